@@ -1,0 +1,7 @@
+/* cmd: one entry point per `mailscope` command; each returns the exit status. */
+#ifndef MAILSCOPE_CMD_H
+#define MAILSCOPE_CMD_H
+
+int cmd_serve(int argc, char **argv);
+
+#endif

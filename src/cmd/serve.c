@@ -1,0 +1,595 @@
+/*
+ * serve: `mailscope serve`, the sandbox. Options, wiring and output only:
+ * the SMTP server hands each finished message to serve_on_message(), which
+ * gives it an id and passes it to the store; the store's commit notice comes
+ * back through its completion fd and becomes the client's 250.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "core/addr.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/units.h"
+#include "core/xmalloc.h"
+#include "http/http_server.h"
+#include "msg/msg_summary.h"
+#include "smtp/smtp_server.h"
+#include "store/store.h"
+
+#define SERVE_MAX_LISTENERS 32
+#define SERVE_DEFAULT_DATA "./mailscope-data"
+#define SERVE_DEFAULT_HTTP "127.0.0.1:8025"
+/* Descriptors kept free for the store, HTTP clients and logs beyond SMTP sessions. */
+#define SERVE_FD_RESERVE 64
+
+static const char *const serve_default_listeners[] = {
+	"smtp@127.0.0.1:1025", "submission@127.0.0.1:1587", "submission@127.0.0.1:2525",
+	"submissions@127.0.0.1:1465", NULL};
+static const char *const serve_real_port_listeners[] = {
+	"smtp@127.0.0.1:25", "submission@127.0.0.1:587", "submission@127.0.0.1:2525", "submissions@127.0.0.1:465",
+	NULL};
+
+struct serve_options {
+	struct smtp_listener_spec listeners[SERVE_MAX_LISTENERS];
+	size_t nlisteners;
+	int real_ports;
+	struct hostport http;
+	int http_off;
+	const char *data_dir;
+	const char *ready_file;
+	char hostname[256];
+	struct store_options store;
+	struct smtp_limits limits;
+	enum log_level log_level;
+	enum log_format log_format;
+};
+
+struct serve_ctx {
+	struct event_base *base;
+	struct store *store;
+	struct smtp_server *smtp;
+	struct http_server *http;
+	struct id_gen ids;
+	int stopping;
+};
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: mailscope serve [options]\n"
+	        "\n"
+	        "Listeners (--listen replaces the defaults; repeat it for several):\n"
+	        "  --listen MODE@HOST:PORT   MODE is smtp, submission or submissions; IPv6 as [::1]:1025\n"
+	        "                            defaults: smtp@127.0.0.1:1025 submission@127.0.0.1:1587\n"
+	        "                            submission@127.0.0.1:2525 submissions@127.0.0.1:1465\n"
+	        "  --real-ports              listen on 25, 587, 2525 and 465 instead (needs root)\n"
+	        "  --http HOST:PORT|off      HTTP API (default 127.0.0.1:8025)\n"
+	        "  --hostname NAME           name in the greeting (default: this host's name)\n"
+	        "\n"
+	        "Storage:\n"
+	        "  --data DIR                data folder (default ./mailscope-data)\n"
+	        "  --durability full|normal  full (default): a 250 survives power loss; normal: survives a\n"
+	        "                            crash of mailscope only, faster on slow disks\n"
+	        "  --max-messages N          keep at most N messages, oldest removed first (default: no limit)\n"
+	        "  --max-age DURATION        remove messages older than this, e.g. 7d, 12h (default: never)\n"
+	        "\n"
+	        "SMTP limits (docs/ARCHITECTURE.md explains each):\n"
+	        "  --max-message-size SIZE   default 25M (SIZE advertised; more gets 552 5.3.4)\n"
+	        "  --max-recipients N        per message, default 100 (more get 452 4.5.3)\n"
+	        "  --idle-timeout DURATION   default 300s (RFC 5321 4.5.3.2; then 421 4.4.2)\n"
+	        "  --max-connections N       default 4096 (more get 421 4.7.0)\n"
+	        "  --max-connections-per-ip N  default 1024\n"
+	        "  --soft-error-limit N      errors before replies are delayed, default 10\n"
+	        "  --hard-error-limit N      errors before disconnecting, default 20\n"
+	        "  --error-delay DURATION    delay past the soft limit, default 1s\n"
+	        "  --bare-newline accept|reject  bare CR/LF in message data (default accept, noted)\n"
+	        "  --long-lines accept|reject    lines over 998 octets (default accept, noted)\n"
+	        "  --nul-bytes accept|reject     NUL in message data (default accept, noted)\n"
+	        "  --pipelining strict|lenient   reject RFC 2920 synchronization errors (default strict)\n"
+	        "\n"
+	        "Output:\n"
+	        "  --log-level debug|info|warn|error   default info\n"
+	        "  --log-format text|json              default text\n"
+	        "  --ready-file FILE         write the bound addresses as JSON once listening\n");
+}
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_REAL_PORTS,
+	OPT_HTTP,
+	OPT_HOSTNAME,
+	OPT_DATA,
+	OPT_DURABILITY,
+	OPT_MAX_MESSAGES,
+	OPT_MAX_AGE,
+	OPT_MAX_MESSAGE_SIZE,
+	OPT_MAX_RECIPIENTS,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_CONNECTIONS,
+	OPT_MAX_CONNECTIONS_PER_IP,
+	OPT_SOFT_ERROR_LIMIT,
+	OPT_HARD_ERROR_LIMIT,
+	OPT_ERROR_DELAY,
+	OPT_BARE_NEWLINE,
+	OPT_LONG_LINES,
+	OPT_NUL_BYTES,
+	OPT_PIPELINING,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_READY_FILE,
+	OPT_HELP,
+};
+
+static const struct option serve_longopts[] = {
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"real-ports", no_argument, NULL, OPT_REAL_PORTS},
+	{"http", required_argument, NULL, OPT_HTTP},
+	{"hostname", required_argument, NULL, OPT_HOSTNAME},
+	{"data", required_argument, NULL, OPT_DATA},
+	{"durability", required_argument, NULL, OPT_DURABILITY},
+	{"max-messages", required_argument, NULL, OPT_MAX_MESSAGES},
+	{"max-age", required_argument, NULL, OPT_MAX_AGE},
+	{"max-message-size", required_argument, NULL, OPT_MAX_MESSAGE_SIZE},
+	{"max-recipients", required_argument, NULL, OPT_MAX_RECIPIENTS},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+	{"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+	{"soft-error-limit", required_argument, NULL, OPT_SOFT_ERROR_LIMIT},
+	{"hard-error-limit", required_argument, NULL, OPT_HARD_ERROR_LIMIT},
+	{"error-delay", required_argument, NULL, OPT_ERROR_DELAY},
+	{"bare-newline", required_argument, NULL, OPT_BARE_NEWLINE},
+	{"long-lines", required_argument, NULL, OPT_LONG_LINES},
+	{"nul-bytes", required_argument, NULL, OPT_NUL_BYTES},
+	{"pipelining", required_argument, NULL, OPT_PIPELINING},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"ready-file", required_argument, NULL, OPT_READY_FILE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{NULL, 0, NULL, 0},
+};
+
+static int serve_fail(const char *opt, const char *why)
+{
+	fprintf(stderr, "mailscope serve: --%s: %s\n", opt, why);
+	return -1;
+}
+
+static int serve_count(const char *opt, const char *arg, uint64_t max, uint64_t *out)
+{
+	char err[256];
+	if (units_parse_count(arg, out, err, sizeof err) < 0)
+		return serve_fail(opt, err);
+	if (*out > max) {
+		snprintf(err, sizeof err, "%s is more than the maximum %llu", arg, (unsigned long long)max);
+		return serve_fail(opt, err);
+	}
+	return 0;
+}
+
+static int serve_duration(const char *opt, const char *arg, int64_t *out)
+{
+	char err[256];
+	if (units_parse_duration_ms(arg, out, err, sizeof err) < 0)
+		return serve_fail(opt, err);
+	return 0;
+}
+
+static int serve_policy(const char *opt, const char *arg, enum smtp_data_policy *out)
+{
+	if (strcmp(arg, "accept") == 0)
+		*out = SMTP_POLICY_ACCEPT;
+	else if (strcmp(arg, "reject") == 0)
+		*out = SMTP_POLICY_REJECT;
+	else
+		return serve_fail(opt, "expected accept or reject");
+	return 0;
+}
+
+static int serve_add_listener(struct serve_options *o, const char *spec)
+{
+	char err[256];
+	if (o->nlisteners == SERVE_MAX_LISTENERS)
+		return serve_fail("listen", "too many listeners");
+	if (smtp_listener_spec_parse(spec, &o->listeners[o->nlisteners], err, sizeof err) < 0)
+		return serve_fail("listen", err);
+	o->nlisteners++;
+	return 0;
+}
+
+/* Returns 0 to run, 1 when done (help printed), -1 on a bad option. */
+static int serve_parse(int argc, char **argv, struct serve_options *o)
+{
+	char err[256];
+	uint64_t n;
+	int64_t ms;
+	memset(o, 0, sizeof *o);
+	o->data_dir = SERVE_DEFAULT_DATA;
+	o->store.durability = STORE_DURABILITY_FULL;
+	smtp_limits_default(&o->limits);
+	o->log_level = LOG_INFO;
+	o->log_format = LOG_FORMAT_TEXT;
+	addr_parse_hostport(SERVE_DEFAULT_HTTP, &o->http, err, sizeof err);
+	if (gethostname(o->hostname, sizeof o->hostname - 1) < 0 || o->hostname[0] == '\0')
+		snprintf(o->hostname, sizeof o->hostname, "mailscope");
+
+	optind = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", serve_longopts, NULL)) != -1) {
+		/* The OPT_* enum follows serve_longopts' order, so the option's name is at c - OPT_LISTEN. */
+		const char *name = c >= OPT_LISTEN && c <= OPT_HELP ? serve_longopts[c - OPT_LISTEN].name : "?";
+		switch (c) {
+		case OPT_LISTEN:
+			if (serve_add_listener(o, optarg) < 0)
+				return -1;
+			break;
+		case OPT_REAL_PORTS:
+			o->real_ports = 1;
+			break;
+		case OPT_HTTP:
+			if (strcmp(optarg, "off") == 0)
+				o->http_off = 1;
+			else if (addr_parse_hostport(optarg, &o->http, err, sizeof err) < 0)
+				return serve_fail(name, err);
+			break;
+		case OPT_HOSTNAME:
+			if (*optarg == '\0' || strlen(optarg) >= sizeof o->hostname || strpbrk(optarg, " \t\r\n"))
+				return serve_fail(name, "expected a host name without spaces");
+			snprintf(o->hostname, sizeof o->hostname, "%s", optarg);
+			break;
+		case OPT_DATA:
+			if (*optarg == '\0')
+				return serve_fail(name, "expected a folder");
+			o->data_dir = optarg;
+			break;
+		case OPT_DURABILITY:
+			if (strcmp(optarg, "full") == 0)
+				o->store.durability = STORE_DURABILITY_FULL;
+			else if (strcmp(optarg, "normal") == 0)
+				o->store.durability = STORE_DURABILITY_NORMAL;
+			else
+				return serve_fail(name, "expected full or normal");
+			break;
+		case OPT_MAX_MESSAGES:
+			if (serve_count(name, optarg, UINT64_MAX, &o->store.max_messages) < 0)
+				return -1;
+			break;
+		case OPT_MAX_AGE:
+			if (serve_duration(name, optarg, &o->store.max_age_ms) < 0)
+				return -1;
+			break;
+		case OPT_MAX_MESSAGE_SIZE:
+			if (units_parse_size(optarg, &n, err, sizeof err) < 0)
+				return serve_fail(name, err);
+			if (n < 1024 || n > (uint64_t)2 << 30)
+				return serve_fail(name, "must be from 1k to 2G");
+			o->limits.max_message_size = n;
+			break;
+		case OPT_MAX_RECIPIENTS:
+			if (serve_count(name, optarg, 100000, &n) < 0)
+				return -1;
+			if (n == 0)
+				return serve_fail(name, "must be at least 1");
+			o->limits.max_recipients = (unsigned)n;
+			break;
+		case OPT_IDLE_TIMEOUT:
+			if (serve_duration(name, optarg, &ms) < 0)
+				return -1;
+			if (ms < 100)
+				return serve_fail(name, "must be at least 100ms");
+			o->limits.idle_timeout_ms = ms;
+			break;
+		case OPT_MAX_CONNECTIONS:
+			if (serve_count(name, optarg, 1000000, &n) < 0)
+				return -1;
+			o->limits.max_connections = (unsigned)n;
+			break;
+		case OPT_MAX_CONNECTIONS_PER_IP:
+			if (serve_count(name, optarg, 1000000, &n) < 0)
+				return -1;
+			o->limits.max_connections_per_ip = (unsigned)n;
+			break;
+		case OPT_SOFT_ERROR_LIMIT:
+			if (serve_count(name, optarg, 100000, &n) < 0)
+				return -1;
+			o->limits.soft_error_limit = (unsigned)n;
+			break;
+		case OPT_HARD_ERROR_LIMIT:
+			if (serve_count(name, optarg, 100000, &n) < 0)
+				return -1;
+			o->limits.hard_error_limit = (unsigned)n;
+			break;
+		case OPT_ERROR_DELAY:
+			if (serve_duration(name, optarg, &o->limits.error_delay_ms) < 0)
+				return -1;
+			break;
+		case OPT_BARE_NEWLINE:
+			if (serve_policy(name, optarg, &o->limits.bare_newline) < 0)
+				return -1;
+			break;
+		case OPT_LONG_LINES:
+			if (serve_policy(name, optarg, &o->limits.long_lines) < 0)
+				return -1;
+			break;
+		case OPT_NUL_BYTES:
+			if (serve_policy(name, optarg, &o->limits.nul_bytes) < 0)
+				return -1;
+			break;
+		case OPT_PIPELINING:
+			if (strcmp(optarg, "strict") == 0)
+				o->limits.strict_pipelining = 1;
+			else if (strcmp(optarg, "lenient") == 0)
+				o->limits.strict_pipelining = 0;
+			else
+				return serve_fail(name, "expected strict or lenient");
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &o->log_level) < 0)
+				return serve_fail(name, "expected debug, info, warn or error");
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_format_parse(optarg, &o->log_format) < 0)
+				return serve_fail(name, "expected text or json");
+			break;
+		case OPT_READY_FILE:
+			o->ready_file = optarg;
+			break;
+		case 'h':
+		case OPT_HELP:
+			serve_usage(stdout);
+			return 1;
+		default:
+			fprintf(stderr, "mailscope serve: see 'mailscope serve --help'\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mailscope serve: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->limits.hard_error_limit && o->limits.soft_error_limit >= o->limits.hard_error_limit) {
+		fprintf(stderr, "mailscope serve: --soft-error-limit must be below --hard-error-limit\n");
+		return -1;
+	}
+	if (o->real_ports || o->nlisteners == 0) {
+		const char *const *defs = o->real_ports ? serve_real_port_listeners : serve_default_listeners;
+		for (size_t i = 0; defs[i]; i++)
+			if (serve_add_listener(o, defs[i]) < 0)
+				return -1;
+	}
+	o->store.dir = o->data_dir;
+	return 0;
+}
+
+/* ---------- wiring ---------- */
+
+static char *serve_take(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Moves what the SMTP session collected into the store's message type. */
+static struct store_message *serve_convert(struct smtp_message *m, uint64_t id)
+{
+	struct store_message *sm = xcalloc(1, sizeof *sm);
+	struct store_envelope *e = &sm->env;
+	sm->id = id;
+	e->received_at_ms = m->received_at_ms;
+	e->mail_from = m->mail_from;
+	e->nrcpts = m->nrcpts;
+	e->rcpts = xcalloc(m->nrcpts, sizeof *e->rcpts);
+	for (size_t i = 0; i < m->nrcpts; i++) {
+		e->rcpts[i].address = m->rcpts[i].address;
+		e->rcpts[i].notify = m->rcpts[i].notify;
+		e->rcpts[i].orcpt = m->rcpts[i].orcpt;
+	}
+	free(m->rcpts);
+	e->helo = m->helo;
+	e->helo_verb = serve_take(m->helo_verb);
+	e->client_ip = m->client_ip;
+	e->client_port = m->client_port;
+	e->listener_mode = serve_take(m->listener_mode);
+	e->listener_addr = m->listener_addr;
+	e->transfer = serve_take(m->transfer);
+	e->declared_size = m->declared_size;
+	e->body = serve_take(m->body);
+	e->smtputf8 = m->smtputf8;
+	e->ret = serve_take(m->ret);
+	e->envid = m->envid;
+	e->bare_lf = m->bare_lf;
+	e->bare_cr = m->bare_cr;
+	e->long_lines = m->long_lines;
+	e->nul_bytes = m->nul_bytes;
+	sm->raw = m->raw;
+	sm->raw_len = m->raw_len;
+	free(m);
+	return sm;
+}
+
+static void serve_stored(void *arg, uint64_t id, int status, const char *err)
+{
+	struct smtp_delivery *d = arg;
+	if (status == 0) {
+		char text[ID_STRLEN + 1];
+		id_format(id, text);
+		smtp_delivery_done(d, text, NULL);
+	} else {
+		smtp_delivery_done(d, NULL, err);
+	}
+}
+
+static void serve_on_message(void *arg, struct smtp_message *m, struct smtp_delivery *d)
+{
+	struct serve_ctx *ctx = arg;
+	uint64_t id = id_next(&ctx->ids, m->received_at_ms);
+	store_submit(ctx->store, serve_convert(m, id), serve_stored, d);
+}
+
+static void serve_completions(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_ctx *ctx = arg;
+	store_run_completions(ctx->store);
+}
+
+static void serve_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve_ctx *ctx = arg;
+	if (ctx->stopping) {
+		log_warn("second signal: exiting at once");
+		event_base_loopbreak(ctx->base);
+		return;
+	}
+	ctx->stopping = 1;
+	log_info("signal %d: shutting down", (int)sig);
+	event_base_loopexit(ctx->base, NULL);
+}
+
+/* Allow as many descriptors as the hard limit permits; warn when it is below the connection limit. */
+static void serve_raise_fd_limit(struct serve_options *o)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && o->limits.max_connections + SERVE_FD_RESERVE > rl.rlim_cur) {
+		unsigned fit = rl.rlim_cur > SERVE_FD_RESERVE ? (unsigned)(rl.rlim_cur - SERVE_FD_RESERVE) : 1;
+		log_warn("open-file limit is %llu: serving at most %u connections (raise it with ulimit -n)",
+		         (unsigned long long)rl.rlim_cur, fit);
+		o->limits.max_connections = fit;
+	}
+}
+
+static int serve_write_ready(const char *path, char listen_addrs[][64], const struct serve_options *o,
+                             const char *http_addr)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (f == NULL) {
+		log_error("cannot write ready file %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "{\"pid\":%d,\"smtp\":[", (int)getpid());
+	for (size_t i = 0; i < o->nlisteners; i++)
+		fprintf(f, "%s{\"mode\":\"%s\",\"address\":\"%s\"}", i ? "," : "", smtp_mode_name(o->listeners[i].mode),
+		        listen_addrs[i]);
+	fprintf(f, "],\"http\":");
+	if (http_addr)
+		fprintf(f, "\"%s\"}\n", http_addr);
+	else
+		fprintf(f, "null}\n");
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		log_error("cannot write ready file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	struct serve_options o;
+	int rc = serve_parse(argc, argv, &o);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	log_setup(o.log_level, o.log_format);
+	signal(SIGPIPE, SIG_IGN);
+	serve_raise_fd_limit(&o);
+	msg_init();
+
+	struct serve_ctx ctx = {0};
+	id_gen_init(&ctx.ids);
+	char err[512];
+	ctx.store = store_open(&o.store, err, sizeof err);
+	if (ctx.store == NULL) {
+		fprintf(stderr, "mailscope serve: %s\n", err);
+		msg_shutdown();
+		return 1;
+	}
+	/* Ids continue from the newest stored one, even if the clock stepped back since. */
+	uint64_t latest;
+	if (store_latest_id(ctx.store, &latest, err, sizeof err) == 0)
+		ctx.ids.last = latest;
+	int status = 1;
+	ctx.base = event_base_new();
+	struct event *done_ev =
+		event_new(ctx.base, store_completion_fd(ctx.store), EV_READ | EV_PERSIST, serve_completions, &ctx);
+	event_add(done_ev, NULL);
+	struct event *sigint = evsignal_new(ctx.base, SIGINT, serve_signal, &ctx);
+	struct event *sigterm = evsignal_new(ctx.base, SIGTERM, serve_signal, &ctx);
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+
+	struct smtp_server_config scfg = {
+		.hostname = o.hostname,
+		.limits = o.limits,
+		.on_message = serve_on_message,
+		.on_message_arg = &ctx,
+	};
+	ctx.smtp = smtp_server_new(ctx.base, &scfg);
+	char bound[SERVE_MAX_LISTENERS][64];
+	for (size_t i = 0; i < o.nlisteners; i++) {
+		if (smtp_server_listen(ctx.smtp, &o.listeners[i], bound[i], sizeof bound[i], err, sizeof err) < 0) {
+			fprintf(stderr, "mailscope serve: %s\n", err);
+			goto out;
+		}
+	}
+	char http_bound[64] = "";
+	if (!o.http_off) {
+		ctx.http = http_server_new(ctx.base, ctx.store);
+		if (http_server_listen(ctx.http, &o.http, http_bound, sizeof http_bound, err, sizeof err) < 0) {
+			fprintf(stderr, "mailscope serve: %s\n", err);
+			goto out;
+		}
+	}
+
+	printf("mailscope %s serving (pid %d)\n", MAILSCOPE_VERSION, (int)getpid());
+	for (size_t i = 0; i < o.nlisteners; i++) {
+		const char *note = "";
+		if (o.listeners[i].mode == SMTP_MODE_SUBMISSIONS)
+			note = "  (implicit TLS not implemented yet: speaks plaintext)";
+		printf("  %-12s smtp://%s%s\n", smtp_mode_name(o.listeners[i].mode), bound[i], note);
+	}
+	if (!o.http_off)
+		printf("  %-12s http://%s/api/v1/messages\n", "http", http_bound);
+	printf("  %-12s %s (durability %s)\n", "data", o.data_dir,
+	       o.store.durability == STORE_DURABILITY_FULL ? "full" : "normal");
+	fflush(stdout);
+	if (o.ready_file && serve_write_ready(o.ready_file, bound, &o, o.http_off ? NULL : http_bound) < 0)
+		goto out;
+
+	event_base_dispatch(ctx.base);
+	status = 0;
+
+out:
+	/*
+	 * Orderly stop: read no more commands, commit what was handed over and
+	 * answer those clients, give the replies a moment to leave, then close.
+	 */
+	smtp_server_shutdown_begin(ctx.smtp);
+	event_del(done_ev);
+	store_close(ctx.store);
+	for (int i = 0; i < 10; i++)
+		event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+	smtp_server_free(ctx.smtp);
+	http_server_free(ctx.http);
+	event_free(done_ev);
+	event_free(sigint);
+	event_free(sigterm);
+	event_base_free(ctx.base);
+	msg_shutdown();
+	if (o.ready_file)
+		unlink(o.ready_file);
+	return status;
+}

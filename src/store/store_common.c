@@ -1,0 +1,105 @@
+/*
+ * store_common: the parts of store.h that do not depend on a backend:
+ * freeing what the store hands out or takes, and inbox keys. A PostgreSQL
+ * backend links this file unchanged.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xmalloc.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+void store_common_envelope_clear(struct store_envelope *env)
+{
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		free(env->rcpts[i].address);
+		free(env->rcpts[i].orcpt);
+	}
+	free(env->rcpts);
+	free(env->mail_from);
+	free(env->helo);
+	free(env->helo_verb);
+	free(env->client_ip);
+	free(env->listener_mode);
+	free(env->listener_addr);
+	free(env->transfer);
+	free(env->body);
+	free(env->ret);
+	free(env->envid);
+	memset(env, 0, sizeof *env);
+}
+
+void store_common_list_item_clear(struct store_list_item *item)
+{
+	free(item->mail_from);
+	free(item->from_json);
+	free(item->to_json);
+	free(item->subject);
+	for (size_t i = 0; i < item->ninboxes; i++)
+		free(item->inboxes[i]);
+	free(item->inboxes);
+	memset(item, 0, sizeof *item);
+}
+
+void store_message_free(struct store_message *m)
+{
+	if (m == NULL)
+		return;
+	store_common_envelope_clear(&m->env);
+	free(m->raw);
+	free(m);
+}
+
+void store_list_free(struct store_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->nitems; i++)
+		store_common_list_item_clear(&l->items[i]);
+	free(l->items);
+	memset(l, 0, sizeof *l);
+}
+
+void store_message_info_free(struct store_message_info *info)
+{
+	if (info == NULL)
+		return;
+	store_common_list_item_clear(&info->item);
+	store_common_envelope_clear(&info->env);
+	free(info->cc_json);
+	free(info->date);
+	free(info->message_id);
+	memset(info, 0, sizeof *info);
+	info->date_ms = INT64_MIN;
+}
+
+/*
+ * The domain starts after the last '@' that is not inside a quoted local
+ * part ("a@b"@example.com). Only ASCII letters are lowered: an IDN domain
+ * in UTF-8 keeps its bytes, and the local part is the recipient's business
+ * (RFC 5321 2.4), so it is kept exactly as sent.
+ */
+char *store_inbox_key(const char *address)
+{
+	if (address == NULL)
+		return xstrdup("");
+	char *key = xstrdup(address);
+	char *domain = NULL;
+	int quoted = 0;
+	for (char *p = key; *p; p++) {
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			quoted = !quoted;
+		else if (*p == '@' && !quoted)
+			domain = p + 1;
+	}
+	if (domain != NULL) {
+		for (char *p = domain; *p; p++) {
+			if (*p >= 'A' && *p <= 'Z')
+				*p = (char)(*p - 'A' + 'a');
+		}
+	}
+	return key;
+}

@@ -1,0 +1,437 @@
+/*
+ * store_sqlite: the SQLite backend of store.h — the data folder, its lock,
+ * the two connections, the schema and its migrations; store_open() and
+ * store_close(). The SQL run on each connection lives in
+ * store_sqlite_write.c and store_sqlite_read.c, the thread in store_writer.c.
+ *
+ * Promises: one mailscope per data folder (flock on mailscope.lock, which
+ * holds the owner's pid for the error message of the next one); a file
+ * that is not a mailscope database is refused with a message naming it
+ * and is never modified; the schema is upgraded one version per
+ * transaction, so an interrupted upgrade leaves the last good version.
+ *
+ * Schema (v1). Design notes:
+ *  - messages.id is the id of core/id.h, so "newest first" is the primary
+ *    key backwards and retention deletes a range of it.
+ *  - The raw bytes live in message_raw so that listing never reads them.
+ *  - message_rcpts keeps every RCPT TO in order, duplicates included: it is
+ *    the envelope as sent, which is what a sandbox is for. Which inboxes a
+ *    message is in is message_inboxes, one row per (inbox, message), so a
+ *    message sent to the same inbox twice is listed there once.
+ *  - Inboxes are unique case-insensitively (ASCII, COLLATE NOCASE) on the
+ *    whole address; the spelling first seen is the one kept.
+ *  - Triggers keep counters.messages and inboxes.messages, so totals for a
+ *    listing are one row read instead of a count(*) over every message.
+ *  - No FOREIGN KEY clauses: the writer is the only code that inserts or
+ *    deletes, always in the same order, and checking them would cost on
+ *    the hot path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+/* Schema version 1; the design notes at the top of this file explain it. */
+static const char store_sqlite_schema_v1[] =
+        "CREATE TABLE messages ("
+        "  id INTEGER PRIMARY KEY,"       /* core/id.h: arrival ms << 20 | sequence */
+        "  received_at INTEGER NOT NULL," /* ms since the epoch */
+        "  size INTEGER NOT NULL,"        /* bytes in message_raw.data */
+        "  mail_from TEXT NOT NULL,"      /* '' for the null reverse-path */
+        "  helo TEXT,"
+        "  helo_verb TEXT,"
+        "  client_ip TEXT,"
+        "  client_port INTEGER,"
+        "  listener_mode TEXT,"
+        "  listener_addr TEXT,"
+        "  transfer TEXT,"
+        "  declared_size INTEGER NOT NULL," /* SIZE=, -1 when absent */
+        "  body TEXT,"
+        "  smtputf8 INTEGER NOT NULL,"
+        "  ret TEXT,"
+        "  envid TEXT,"
+        "  bare_lf INTEGER NOT NULL,"
+        "  bare_cr INTEGER NOT NULL,"
+        "  long_lines INTEGER NOT NULL,"
+        "  nul_bytes INTEGER NOT NULL,"
+        "  from_json TEXT NOT NULL," /* {"name","address"} or null */
+        "  to_json TEXT NOT NULL,"   /* [{"name","address"}, ...] */
+        "  cc_json TEXT NOT NULL,"
+        "  subject TEXT,"
+        "  date TEXT,"
+        "  date_ms INTEGER," /* NULL when absent or unparseable */
+        "  message_id TEXT"
+        ");"
+        "CREATE TABLE message_raw ("
+        "  id INTEGER PRIMARY KEY,"
+        "  data BLOB NOT NULL"
+        ");"
+        "CREATE TABLE inboxes ("
+        "  id INTEGER PRIMARY KEY,"
+        "  address TEXT NOT NULL COLLATE NOCASE UNIQUE,"
+        "  messages INTEGER NOT NULL DEFAULT 0"
+        ");"
+        "CREATE TABLE message_rcpts ("
+        "  message_id INTEGER NOT NULL,"
+        "  position INTEGER NOT NULL,"
+        "  address TEXT NOT NULL,"
+        "  inbox_id INTEGER NOT NULL,"
+        "  notify INTEGER NOT NULL,"
+        "  orcpt TEXT,"
+        "  PRIMARY KEY (message_id, position)"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE message_inboxes ("
+        "  inbox_id INTEGER NOT NULL,"
+        "  message_id INTEGER NOT NULL,"
+        "  PRIMARY KEY (inbox_id, message_id)"
+        ") WITHOUT ROWID;"
+        "CREATE TABLE counters ("
+        "  name TEXT PRIMARY KEY,"
+        "  value INTEGER NOT NULL"
+        ") WITHOUT ROWID;"
+        "INSERT INTO counters (name, value) VALUES ('messages', 0);"
+        "CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN"
+        "  UPDATE counters SET value = value + 1 WHERE name = 'messages';"
+        "END;"
+        "CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN"
+        "  UPDATE counters SET value = value - 1 WHERE name = 'messages';"
+        "END;"
+        "CREATE TRIGGER message_inboxes_counted AFTER INSERT ON message_inboxes BEGIN"
+        "  UPDATE inboxes SET messages = messages + 1 WHERE id = NEW.inbox_id;"
+        "END;"
+        "CREATE TRIGGER message_inboxes_uncounted AFTER DELETE ON message_inboxes BEGIN"
+        "  UPDATE inboxes SET messages = messages - 1 WHERE id = OLD.inbox_id;"
+        "END;";
+
+/* Version 2 will be one more entry here (and its SQL above); nothing else changes. */
+static const struct store_sqlite_migration store_sqlite_migrations[] = {
+        {"messages, raw bytes, recipients, inboxes, counters", store_sqlite_schema_v1},
+};
+
+void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 *db)
+{
+	snprintf(err, errlen, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* Creates dir and any missing parents with mode 0700 (mkdir -p). */
+static int store_sqlite_make_dir(const char *dir, char *err, size_t errlen)
+{
+	char *path = xstrdup(dir);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create data folder %s: %s", path, strerror(errno));
+			free(path);
+			return -1;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(path);
+	struct stat sb;
+	if (stat(dir, &sb) < 0) {
+		snprintf(err, errlen, "cannot use data folder %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "data folder %s is not a folder", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * flock() rather than fcntl() locks: they belong to the open file
+ * description, so they are not lost when some library closes another
+ * descriptor of the same file, and a second open in this very process
+ * conflicts too (which the tests rely on).
+ */
+static int store_sqlite_lock(struct store *st, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/%s", st->dir, STORE_LOCK_NAME);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int saved = errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		if (saved == EWOULDBLOCK)
+			snprintf(err, errlen,
+			         "data folder %s is in use by another mailscope (pid %s); stop it or use --data",
+			         st->dir, *pid ? pid : "unknown");
+		else
+			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(saved));
+		close(fd);
+		free(path);
+		return -1;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("store: cannot write our pid to %s: %s", path, strerror(errno));
+	free(path);
+	st->lock_fd = fd;
+	return 0;
+}
+
+/* Runs one statement that returns a single integer (PRAGMA x, SELECT count(*) ...). */
+static int store_sqlite_query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(stmt);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(stmt, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE) {
+			rc = SQLITE_ERROR;
+		}
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+/* Explains why the file cannot be opened as a database; SQLite's words alone do not name it. */
+static void store_sqlite_open_error(const struct store *st, sqlite3 *db, int rc, char *err, size_t errlen)
+{
+	const char *why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	switch (rc & 0xff) {
+	case SQLITE_NOTADB:
+		snprintf(err, errlen, "%s is not a database (%s); move it away or use another --data folder",
+		         st->db_path, why);
+		break;
+	case SQLITE_CORRUPT:
+		snprintf(err, errlen,
+		         "%s is corrupt (%s); restore it from a backup, move it away or use another --data folder",
+		         st->db_path, why);
+		break;
+	default:
+		snprintf(err, errlen, "cannot open %s: %s", st->db_path, why);
+		break;
+	}
+}
+
+static int store_sqlite_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	store_sqlite_set_error(err, errlen, what, db);
+	return -1;
+}
+
+/* Test hook (see fail_commits): a non-zero return turns the COMMIT into a rollback. */
+static int store_sqlite_commit_hook(void *arg)
+{
+	struct store *st = arg;
+	int n = atomic_load(&st->fail_commits);
+	while (n > 0) {
+		if (atomic_compare_exchange_weak(&st->fail_commits, &n, n - 1))
+			return 1;
+	}
+	return 0;
+}
+
+static int store_sqlite_open_writer(struct store *st, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	int rc = sqlite3_open_v2(st->db_path, &st->wdb, flags, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_open_error(st, st->wdb, rc, err, errlen);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->wdb, STORE_BUSY_TIMEOUT_MS);
+
+	/* The first read of the schema is what tells a database from anything else. */
+	int64_t tables = 0, app_id = 0;
+	rc = store_sqlite_query_int(st->wdb, "SELECT count(*) FROM sqlite_schema", &tables);
+	if (rc == SQLITE_OK)
+		rc = store_sqlite_query_int(st->wdb, "PRAGMA application_id", &app_id);
+	if (rc != SQLITE_OK) {
+		store_sqlite_open_error(st, st->wdb, rc, err, errlen);
+		return -1;
+	}
+	if (tables > 0 && app_id != STORE_APPLICATION_ID) {
+		snprintf(err, errlen,
+		         "%s is an SQLite database of another program, not mailscope's; move it away or use another "
+		         "--data folder",
+		         st->db_path);
+		return -1;
+	}
+	/* A new database: auto_vacuum can only be chosen before the first table exists. */
+	if (tables == 0) {
+		char *init =
+		        xasprintf("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA application_id = %d", STORE_APPLICATION_ID);
+		int init_rc = store_sqlite_exec(st->wdb, init, "cannot initialise the database", err, errlen);
+		free(init);
+		if (init_rc < 0)
+			return -1;
+	}
+
+	sqlite3_stmt *stmt = NULL;
+	int wal = 0;
+	rc = sqlite3_prepare_v2(st->wdb, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *mode = (const char *)sqlite3_column_text(stmt, 0);
+		wal = mode != NULL && strcmp(mode, "wal") == 0;
+	}
+	sqlite3_finalize(stmt);
+	if (!wal) {
+		snprintf(err, errlen, "cannot switch %s to WAL mode: %s", st->db_path, sqlite3_errmsg(st->wdb));
+		return -1;
+	}
+	const char *sync =
+	        st->durability == STORE_DURABILITY_NORMAL ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL";
+	if (store_sqlite_exec(st->wdb, sync, "cannot set synchronous", err, errlen) < 0 ||
+	    store_sqlite_exec(st->wdb,
+	                      "PRAGMA foreign_keys = OFF;"
+	                      "PRAGMA journal_size_limit = 67108864;" /* the WAL shrinks back to 64 MiB */
+	                      "PRAGMA cache_size = -32768;",          /* 32 MiB */
+	                      "cannot configure the database", err, errlen) < 0)
+		return -1;
+	sqlite3_commit_hook(st->wdb, store_sqlite_commit_hook, st);
+	return 0;
+}
+
+int store_sqlite_migrate(sqlite3 *db, const char *db_path, const struct store_sqlite_migration *migrations, size_t n,
+                         char *err, size_t errlen)
+{
+	int64_t version = 0;
+	if (store_sqlite_query_int(db, "PRAGMA user_version", &version) != SQLITE_OK) {
+		store_sqlite_set_error(err, errlen, "cannot read the schema version", db);
+		return -1;
+	}
+	if (version < 0 || (uint64_t)version > n) {
+		snprintf(err, errlen,
+		         "%s has schema version %lld, newer than this mailscope knows (%zu); use a newer mailscope "
+		         "or another --data folder",
+		         db_path, (long long)version, n);
+		return -1;
+	}
+	for (size_t i = (size_t)version; i < n; i++) {
+		char what[160];
+		snprintf(what, sizeof what, "cannot upgrade %s to schema version %zu (%s)", db_path, i + 1,
+		         migrations[i].description);
+		char *bump = xasprintf("PRAGMA user_version = %zu", i + 1);
+		int ok = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+		         sqlite3_exec(db, migrations[i].sql, NULL, NULL, NULL) == SQLITE_OK &&
+		         sqlite3_exec(db, bump, NULL, NULL, NULL) == SQLITE_OK &&
+		         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+		free(bump);
+		if (!ok) {
+			store_sqlite_set_error(err, errlen, what, db);
+			if (!sqlite3_get_autocommit(db))
+				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		if (version > 0)
+			log_info("store: upgraded %s to schema version %zu (%s)", db_path, i + 1,
+			         migrations[i].description);
+	}
+	return 0;
+}
+
+static int store_sqlite_open_reader(struct store *st, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	int rc = sqlite3_open_v2(st->db_path, &st->rdb, flags, NULL);
+	if (rc != SQLITE_OK) {
+		store_sqlite_open_error(st, st->rdb, rc, err, errlen);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->rdb, STORE_BUSY_TIMEOUT_MS);
+	return 0;
+}
+
+/* Frees whatever store_open() got to; safe on a half-built store. */
+static void store_sqlite_destroy(struct store *st)
+{
+	store_sqlite_read_finalize(st);
+	if (st->rdb != NULL && sqlite3_close(st->rdb) != SQLITE_OK)
+		log_error("store: closing the reader of %s: %s", st->db_path, sqlite3_errmsg(st->rdb));
+	store_sqlite_write_finalize(st);
+	if (st->wdb != NULL) {
+		/* Keeps the planner's statistics fresh; analysis_limit keeps that quick on a big store. */
+		sqlite3_exec(st->wdb, "PRAGMA analysis_limit = 400; PRAGMA optimize", NULL, NULL, NULL);
+		if (sqlite3_close(st->wdb) != SQLITE_OK)
+			log_error("store: closing %s: %s", st->db_path, sqlite3_errmsg(st->wdb));
+	}
+	/* Closing the descriptor releases the lock; the file stays, so no one races on its removal. */
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	pthread_cond_destroy(&st->wake);
+	pthread_mutex_destroy(&st->lock);
+	free(st->dir);
+	free(st->db_path);
+	free(st);
+}
+
+struct store *store_open(const struct store_options *opt, char *err, size_t errlen)
+{
+	if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0') {
+		snprintf(err, errlen, "no data folder given");
+		return NULL;
+	}
+	struct store *st = xcalloc(1, sizeof *st);
+	st->dir = xstrdup(opt->dir);
+	st->db_path = xasprintf("%s/%s", opt->dir, STORE_DB_NAME);
+	st->lock_fd = -1;
+	st->event_fd = -1;
+	st->durability = opt->durability;
+	st->max_messages = opt->max_messages;
+	st->max_age_ms = opt->max_age_ms > 0 ? opt->max_age_ms : 0;
+	st->max_batch_messages = opt->max_batch_messages ? opt->max_batch_messages : STORE_DEFAULT_BATCH_MESSAGES;
+	st->max_batch_bytes = opt->max_batch_bytes ? opt->max_batch_bytes : STORE_DEFAULT_BATCH_BYTES;
+	atomic_init(&st->fail_commits, 0);
+	atomic_init(&st->stat_batches, 0);
+	atomic_init(&st->stat_batched, 0);
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (store_sqlite_make_dir(st->dir, err, errlen) < 0 || store_sqlite_lock(st, err, errlen) < 0) {
+		store_sqlite_destroy(st);
+		return NULL;
+	}
+	/* The writer computes header summaries; GMime is set up once per process (never shut down here). */
+	msg_init();
+	if (store_sqlite_open_writer(st, err, errlen) < 0 ||
+	    store_sqlite_migrate(st->wdb, st->db_path, store_sqlite_migrations,
+	                         sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0], err, errlen) < 0 ||
+	    store_sqlite_write_prepare(st, err, errlen) < 0 || store_sqlite_open_reader(st, err, errlen) < 0 ||
+	    store_writer_start(st, err, errlen) < 0) {
+		store_sqlite_destroy(st);
+		return NULL;
+	}
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	store_writer_stop(st);
+	store_sqlite_destroy(st);
+}

@@ -1,0 +1,182 @@
+/*
+ * store_sqlite_internal: what the files of the SQLite store share and
+ * nothing else includes (unit tests excepted).
+ *
+ *   store_sqlite.c        data folder, lock, connections, schema, migrations
+ *   store_sqlite_write.c  the writer connection's SQL: batch insert, retention
+ *   store_sqlite_read.c   the reader connection's SQL: list, info, raw, counts
+ *   store_writer.c        writer thread, queue, group commit, completions
+ *   store_common.c        backend-independent helpers (frees, inbox keys)
+ *
+ * Threads: wdb and wstmt belong to the writer thread once it runs (before
+ * that, and after it is joined, to the owner); rdb and rstmt belong to the
+ * owner thread. Everything under `lock` is shared.
+ */
+#ifndef MAILSCOPE_STORE_SQLITE_INTERNAL_H
+#define MAILSCOPE_STORE_SQLITE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg/msg_summary.h"
+#include "store/store.h"
+
+#define STORE_DEFAULT_BATCH_MESSAGES 512
+#define STORE_DEFAULT_BATCH_BYTES    ((size_t)64 * 1024 * 1024)
+/* Retention deletes at most this many messages per transaction, so ingest waits for one small step at most. */
+#define STORE_RETENTION_STEP 500
+/*
+ * After a batch, retention runs only once this many messages are over a
+ * limit; below that the idle timer catches up within a second. Without
+ * the slack a store at its limit would pay a second fsync for every batch.
+ */
+#define STORE_RETENTION_SLACK 100
+/* How often the idle writer looks at retention and free pages. */
+#define STORE_IDLE_TICK_MS 1000
+/* Free pages beyond this are given back with PRAGMA incremental_vacuum when idle ... */
+#define STORE_VACUUM_MIN_FREE_PAGES 256
+/* ... this many per step, so one step stays short. */
+#define STORE_VACUUM_STEP_PAGES 512
+#define STORE_BUSY_TIMEOUT_MS   5000
+#define STORE_DB_NAME           "mailscope.db"
+#define STORE_LOCK_NAME         "mailscope.lock"
+/* PRAGMA application_id of a mailscope database: 0x4d534350, "MSCP" (decimal: PRAGMA wants it so). */
+#define STORE_APPLICATION_ID 1297302352
+
+/* One submitted message on its way through the writer. */
+struct store_job {
+	struct store_job *next;
+	struct store_message *m;
+	store_done_fn done;
+	void *arg;
+	/* Computed by the writer thread before the transaction. */
+	struct msg_summary sum;
+	char *from_json;
+	char *to_json;
+	char *cc_json;
+	/* Outcome, read by store_run_completions(). */
+	int status;
+	char *err;
+};
+
+struct store_job_list {
+	struct store_job *head;
+	struct store_job *tail;
+	size_t n;
+	size_t bytes;
+};
+
+enum store_wstmt {
+	STORE_WSTMT_BEGIN,
+	STORE_WSTMT_COMMIT,
+	STORE_WSTMT_ROLLBACK,
+	STORE_WSTMT_SAVEPOINT,
+	STORE_WSTMT_RELEASE,
+	STORE_WSTMT_ROLLBACK_TO,
+	STORE_WSTMT_INSERT_MESSAGE,
+	STORE_WSTMT_INSERT_RAW,
+	STORE_WSTMT_INSERT_RCPT,
+	STORE_WSTMT_FIND_INBOX,
+	STORE_WSTMT_INSERT_INBOX,
+	STORE_WSTMT_INSERT_LINK,
+	STORE_WSTMT_COUNT,
+	STORE_WSTMT_OLDEST,
+	STORE_WSTMT_DELETE_LINKS,
+	STORE_WSTMT_DELETE_EMPTY_INBOXES,
+	STORE_WSTMT_DELETE_RCPTS,
+	STORE_WSTMT_DELETE_RAW,
+	STORE_WSTMT_DELETE_MESSAGES,
+	STORE_WSTMT_FREELIST,
+	STORE_WSTMT_VACUUM,
+	STORE_WSTMT__COUNT
+};
+
+enum store_rstmt {
+	STORE_RSTMT_BEGIN,
+	STORE_RSTMT_COMMIT,
+	STORE_RSTMT_COUNT_ALL,
+	STORE_RSTMT_COUNT_INBOX,
+	STORE_RSTMT_LIST_ALL,
+	STORE_RSTMT_LIST_INBOX,
+	STORE_RSTMT_INBOXES_OF,
+	STORE_RSTMT_INFO,
+	STORE_RSTMT_RCPTS,
+	STORE_RSTMT_RAW,
+	STORE_RSTMT_LATEST,
+	STORE_RSTMT__COUNT
+};
+
+struct store {
+	char *dir;
+	char *db_path;
+	int lock_fd;
+	enum store_durability durability;
+	uint64_t max_messages;
+	int64_t max_age_ms;
+	size_t max_batch_messages;
+	size_t max_batch_bytes;
+
+	sqlite3 *wdb;
+	sqlite3_stmt *wstmt[STORE_WSTMT__COUNT];
+	sqlite3 *rdb;
+	sqlite3_stmt *rstmt[STORE_RSTMT__COUNT];
+
+	/* Writer thread and the queues it shares with the owner. */
+	pthread_t writer;
+	int writer_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct store_job_list pending; /* under lock */
+	struct store_job_list done;    /* under lock */
+	int stopping;                  /* under lock */
+	int event_fd;
+	int closing; /* owner thread only */
+
+	/* Test hook: the next N commits are refused by the commit hook. */
+	atomic_int fail_commits;
+	/* Counted by the writer, for tests and benchmarks: transactions of messages and what they held. */
+	atomic_uint_fast64_t stat_batches;
+	atomic_uint_fast64_t stat_batched;
+};
+
+/* Migrations, in order: entry i takes the schema from version i to i + 1. */
+struct store_sqlite_migration {
+	const char *description;
+	const char *sql;
+};
+
+/* store_sqlite.c */
+int store_sqlite_migrate(sqlite3 *db, const char *db_path, const struct store_sqlite_migration *migrations, size_t n,
+                         char *err, size_t errlen);
+void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 *db);
+
+/* store_sqlite_write.c (writer thread) */
+int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen);
+void store_sqlite_write_finalize(struct store *st);
+/* Inserts jobs[0..n) in one transaction and sets each job's status/err. */
+void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n);
+/*
+ * One retention step: deletes at most STORE_RETENTION_STEP of the oldest
+ * messages beyond max_messages / max_age_ms, if at least min_excess are.
+ * Returns how many were deleted, -1 on error (logged).
+ */
+int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess);
+/* Gives up to STORE_VACUUM_STEP_PAGES free pages back to the file system when many are free. */
+void store_sqlite_vacuum_step(struct store *st);
+
+/* store_sqlite_read.c (owner thread) */
+void store_sqlite_read_finalize(struct store *st);
+
+/* store_writer.c */
+int store_writer_start(struct store *st, char *err, size_t errlen);
+/* Lets the writer commit everything queued, then joins it. */
+void store_writer_stop(struct store *st);
+
+/* store_common.c */
+void store_common_envelope_clear(struct store_envelope *env);
+void store_common_list_item_clear(struct store_list_item *item);
+
+#endif

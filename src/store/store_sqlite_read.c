@@ -1,0 +1,353 @@
+/*
+ * store_sqlite_read: the reading half of store.h on the reader connection
+ * (owner thread only): listing, one message's details, raw bytes, counts.
+ *
+ * Promises: a listing and its total come from one read transaction, so
+ * they agree even while the writer commits; listing reads only the
+ * messages table and the inbox tables, never message_raw; totals come from
+ * the counters the schema's triggers keep (one row, not a count(*)).
+ * Statements are prepared on first use and kept until store_close().
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/xmalloc.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+/* The first seven columns of every listing and of the details are the same, in this order. */
+#define STORE_SQLITE_READ_ITEM_COLUMNS "m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject"
+
+static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
+        [STORE_RSTMT_BEGIN] = "BEGIN",
+        [STORE_RSTMT_COMMIT] = "COMMIT",
+        [STORE_RSTMT_COUNT_ALL] = "SELECT value FROM counters WHERE name = 'messages'",
+        [STORE_RSTMT_COUNT_INBOX] = "SELECT messages FROM inboxes WHERE address = ?1",
+        [STORE_RSTMT_LIST_ALL] = "SELECT " STORE_SQLITE_READ_ITEM_COLUMNS " FROM messages m"
+                                 " WHERE m.id < ?1 ORDER BY m.id DESC LIMIT ?2",
+        [STORE_RSTMT_LIST_INBOX] = "SELECT " STORE_SQLITE_READ_ITEM_COLUMNS " FROM inboxes i"
+                                   " JOIN message_inboxes l ON l.inbox_id = i.id"
+                                   " JOIN messages m ON m.id = l.message_id"
+                                   " WHERE i.address = ?1 AND l.message_id < ?2"
+                                   " ORDER BY l.message_id DESC LIMIT ?3",
+        /* A message's inboxes in the order of their first RCPT. */
+        [STORE_RSTMT_INBOXES_OF] = "SELECT i.address FROM message_rcpts r JOIN inboxes i ON i.id = r.inbox_id"
+                                   " WHERE r.message_id = ?1 GROUP BY r.inbox_id ORDER BY min(r.position)",
+        [STORE_RSTMT_INFO] = "SELECT " STORE_SQLITE_READ_ITEM_COLUMNS ","
+                             " m.helo, m.helo_verb, m.client_ip, m.client_port, m.listener_mode, m.listener_addr,"
+                             " m.transfer, m.declared_size, m.body, m.smtputf8, m.ret, m.envid,"
+                             " m.bare_lf, m.bare_cr, m.long_lines, m.nul_bytes,"
+                             " m.cc_json, m.date, m.date_ms, m.message_id"
+                             " FROM messages m WHERE m.id = ?1",
+        [STORE_RSTMT_RCPTS] =
+                "SELECT address, notify, orcpt FROM message_rcpts WHERE message_id = ?1 ORDER BY position",
+        [STORE_RSTMT_RAW] = "SELECT data FROM message_raw WHERE id = ?1",
+        [STORE_RSTMT_LATEST] = "SELECT max(id) FROM messages",
+};
+
+void store_sqlite_read_finalize(struct store *st)
+{
+	for (int i = 0; i < STORE_RSTMT__COUNT; i++) {
+		sqlite3_finalize(st->rstmt[i]);
+		st->rstmt[i] = NULL;
+	}
+}
+
+static sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+{
+	if (st->rstmt[which] == NULL &&
+	    sqlite3_prepare_v3(st->rdb, store_sqlite_read_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->rstmt[which],
+	                       NULL) != SQLITE_OK) {
+		store_sqlite_set_error(err, errlen, "cannot prepare a query", st->rdb);
+		return NULL;
+	}
+	return st->rstmt[which];
+}
+
+static void store_sqlite_read_done(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+/* BEGIN and COMMIT of a read transaction: everything between sees one snapshot. */
+static int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, which, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		store_sqlite_set_error(err, errlen, "cannot read the store", st->rdb);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static char *store_sqlite_read_text(sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+	return s != NULL ? xstrdup((const char *)s) : NULL;
+}
+
+/* Fills the columns STORE_SQLITE_READ_ITEM_COLUMNS of the current row. */
+static void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item)
+{
+	memset(item, 0, sizeof *item);
+	item->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	item->received_at_ms = sqlite3_column_int64(stmt, 1);
+	item->size = sqlite3_column_int64(stmt, 2);
+	item->mail_from = store_sqlite_read_text(stmt, 3);
+	item->from_json = store_sqlite_read_text(stmt, 4);
+	item->to_json = store_sqlite_read_text(stmt, 5);
+	item->subject = store_sqlite_read_text(stmt, 6);
+	if (item->mail_from == NULL)
+		item->mail_from = xstrdup("");
+	if (item->from_json == NULL)
+		item->from_json = xstrdup("null");
+	if (item->to_json == NULL)
+		item->to_json = xstrdup("[]");
+}
+
+static int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOXES_OF, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)item->id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (item->ninboxes == cap) {
+			cap = cap ? cap * 2 : 2;
+			item->inboxes = xrealloc(item->inboxes, cap * sizeof *item->inboxes);
+		}
+		char *address = store_sqlite_read_text(stmt, 0);
+		item->inboxes[item->ninboxes++] = address ? address : xstrdup("");
+	}
+	if (rc != SQLITE_DONE)
+		store_sqlite_set_error(err, errlen, "cannot read a message's inboxes", st->rdb);
+	store_sqlite_read_done(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The id bound for "strictly older than before"; 0 means from the newest. */
+static sqlite3_int64 store_sqlite_read_before(uint64_t before)
+{
+	return before == 0 || before > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)before;
+}
+
+static int store_sqlite_read_list(struct store *st, const struct store_query *q, struct store_list *out, char *err,
+                                  size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	/* SQLite reads a negative LIMIT as "no limit". */
+	sqlite3_int64 limit = q->limit == 0 || q->limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)q->limit;
+
+	if (q->inbox != NULL) {
+		stmt = store_sqlite_read_stmt(st, STORE_RSTMT_COUNT_INBOX, err, errlen);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_text(stmt, 1, q->inbox, -1, SQLITE_TRANSIENT);
+	} else {
+		stmt = store_sqlite_read_stmt(st, STORE_RSTMT_COUNT_ALL, err, errlen);
+		if (stmt == NULL)
+			return -1;
+	}
+	int rc = sqlite3_step(stmt);
+	out->total = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot count messages", st->rdb);
+		return -1;
+	}
+
+	if (q->inbox != NULL) {
+		stmt = store_sqlite_read_stmt(st, STORE_RSTMT_LIST_INBOX, err, errlen);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_text(stmt, 1, q->inbox, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(stmt, 2, store_sqlite_read_before(q->before));
+		sqlite3_bind_int64(stmt, 3, limit);
+	} else {
+		stmt = store_sqlite_read_stmt(st, STORE_RSTMT_LIST_ALL, err, errlen);
+		if (stmt == NULL)
+			return -1;
+		sqlite3_bind_int64(stmt, 1, store_sqlite_read_before(q->before));
+		sqlite3_bind_int64(stmt, 2, limit);
+	}
+	size_t cap = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (out->nitems == cap) {
+			cap = cap ? cap * 2 : 16;
+			out->items = xrealloc(out->items, cap * sizeof *out->items);
+		}
+		store_sqlite_read_item(stmt, &out->items[out->nitems++]);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot list messages", st->rdb);
+		return -1;
+	}
+	for (size_t i = 0; i < out->nitems; i++) {
+		if (store_sqlite_read_inboxes(st, &out->items[i], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_list_messages(struct store *st, const struct store_query *q, struct store_list *out, char *err, size_t errlen)
+{
+	static const struct store_query everything = {NULL, 0, 0};
+	memset(out, 0, sizeof *out);
+	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
+		return -1;
+	int ret = store_sqlite_read_list(st, q ? q : &everything, out, err, errlen);
+	char ignored[8];
+	store_sqlite_read_tx(st, STORE_RSTMT_COMMIT, ignored, sizeof ignored);
+	if (ret < 0)
+		store_list_free(out);
+	return ret;
+}
+
+static int store_sqlite_read_rcpts(struct store *st, struct store_message_info *info, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_RCPTS, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)info->item.id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (info->env.nrcpts == cap) {
+			cap = cap ? cap * 2 : 4;
+			info->env.rcpts = xrealloc(info->env.rcpts, cap * sizeof *info->env.rcpts);
+		}
+		struct store_rcpt *r = &info->env.rcpts[info->env.nrcpts++];
+		r->address = store_sqlite_read_text(stmt, 0);
+		if (r->address == NULL)
+			r->address = xstrdup("");
+		r->notify = (unsigned)sqlite3_column_int64(stmt, 1);
+		r->orcpt = store_sqlite_read_text(stmt, 2);
+	}
+	if (rc != SQLITE_DONE)
+		store_sqlite_set_error(err, errlen, "cannot read a message's recipients", st->rdb);
+	store_sqlite_read_done(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_message_info *out, char *err,
+                                  size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INFO, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		struct store_envelope *env = &out->env;
+		store_sqlite_read_item(stmt, &out->item);
+		env->received_at_ms = out->item.received_at_ms;
+		env->mail_from = xstrdup(out->item.mail_from);
+		env->helo = store_sqlite_read_text(stmt, 7);
+		env->helo_verb = store_sqlite_read_text(stmt, 8);
+		env->client_ip = store_sqlite_read_text(stmt, 9);
+		env->client_port = (uint16_t)sqlite3_column_int(stmt, 10);
+		env->listener_mode = store_sqlite_read_text(stmt, 11);
+		env->listener_addr = store_sqlite_read_text(stmt, 12);
+		env->transfer = store_sqlite_read_text(stmt, 13);
+		env->declared_size = sqlite3_column_int64(stmt, 14);
+		env->body = store_sqlite_read_text(stmt, 15);
+		env->smtputf8 = sqlite3_column_int(stmt, 16);
+		env->ret = store_sqlite_read_text(stmt, 17);
+		env->envid = store_sqlite_read_text(stmt, 18);
+		env->bare_lf = sqlite3_column_int(stmt, 19);
+		env->bare_cr = sqlite3_column_int(stmt, 20);
+		env->long_lines = sqlite3_column_int(stmt, 21);
+		env->nul_bytes = sqlite3_column_int(stmt, 22);
+		out->cc_json = store_sqlite_read_text(stmt, 23);
+		if (out->cc_json == NULL)
+			out->cc_json = xstrdup("[]");
+		out->date = store_sqlite_read_text(stmt, 24);
+		out->date_ms =
+		        sqlite3_column_type(stmt, 25) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, 25);
+		out->message_id = store_sqlite_read_text(stmt, 26);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if (rc != SQLITE_ROW) {
+		store_sqlite_set_error(err, errlen, "cannot read the message", st->rdb);
+		return -1;
+	}
+	if (store_sqlite_read_inboxes(st, &out->item, err, errlen) < 0 ||
+	    store_sqlite_read_rcpts(st, out, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+int store_get_info(struct store *st, uint64_t id, struct store_message_info *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	out->date_ms = INT64_MIN;
+	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
+		return -1;
+	int ret = store_sqlite_read_info(st, id, out, err, errlen);
+	char ignored[8];
+	store_sqlite_read_tx(st, STORE_RSTMT_COMMIT, ignored, sizeof ignored);
+	if (ret != 0)
+		store_message_info_free(out);
+	return ret;
+}
+
+int store_get_raw(struct store *st, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
+{
+	*data = NULL;
+	*len = 0;
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_RAW, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		const void *blob = sqlite3_column_blob(stmt, 0);
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
+		*data = blob != NULL ? xmemdup(blob, n) : xmalloc(1);
+		*len = blob != NULL ? n : 0;
+	} else if (rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot read the message bytes", st->rdb);
+	}
+	store_sqlite_read_done(stmt);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+int store_latest_id(struct store *st, uint64_t *id, char *err, size_t errlen)
+{
+	*id = 0;
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_LATEST, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	int rc = sqlite3_step(stmt);
+	int ret = 1;
+	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+		*id = (uint64_t)sqlite3_column_int64(stmt, 0);
+		ret = 0;
+	} else if (rc != SQLITE_ROW) {
+		store_sqlite_set_error(err, errlen, "cannot read the newest message", st->rdb);
+		ret = -1;
+	}
+	store_sqlite_read_done(stmt);
+	return ret;
+}
+
+int64_t store_count(struct store *st)
+{
+	char err[8];
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_COUNT_ALL, err, sizeof err);
+	if (stmt == NULL)
+		return -1;
+	int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+	store_sqlite_read_done(stmt);
+	return n;
+}

@@ -1,0 +1,441 @@
+/*
+ * store_sqlite_write: the SQL of the writer connection — inserting a batch
+ * of messages in one transaction, retention, and giving free pages back.
+ * Runs on the writer thread only (store_writer.c decides when).
+ *
+ * Promises: a batch is one transaction, so one fsync acknowledges all its
+ * messages. Each message sits in its own savepoint inside it, so a message
+ * SQLite refuses (too big, a constraint) fails alone and the others still
+ * commit; when the transaction as a whole is lost (COMMIT fails, disk
+ * full, I/O error) every message of the batch fails. A job's status is 0
+ * only if the COMMIT that holds it returned SQLITE_DONE.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/id.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+#define STORE_SQLITE_WRITE_STR2(x) #x
+#define STORE_SQLITE_WRITE_STR(x)  STORE_SQLITE_WRITE_STR2(x)
+
+static const char *const store_sqlite_write_sql[STORE_WSTMT__COUNT] = {
+        [STORE_WSTMT_BEGIN] = "BEGIN IMMEDIATE",
+        [STORE_WSTMT_COMMIT] = "COMMIT",
+        [STORE_WSTMT_ROLLBACK] = "ROLLBACK",
+        [STORE_WSTMT_SAVEPOINT] = "SAVEPOINT message",
+        [STORE_WSTMT_RELEASE] = "RELEASE message",
+        [STORE_WSTMT_ROLLBACK_TO] = "ROLLBACK TO message",
+        [STORE_WSTMT_INSERT_MESSAGE] =
+                "INSERT INTO messages (id, received_at, size, mail_from, helo, helo_verb, client_ip, client_port,"
+                " listener_mode, listener_addr, transfer, declared_size, body, smtputf8, ret, envid,"
+                " bare_lf, bare_cr, long_lines, nul_bytes, from_json, to_json, cc_json, subject, date, date_ms,"
+                " message_id)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+                " ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+        [STORE_WSTMT_INSERT_RAW] = "INSERT INTO message_raw (id, data) VALUES (?1, ?2)",
+        [STORE_WSTMT_INSERT_RCPT] = "INSERT INTO message_rcpts (message_id, position, address, inbox_id, notify, orcpt)"
+                                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        [STORE_WSTMT_FIND_INBOX] = "SELECT id FROM inboxes WHERE address = ?1",
+        [STORE_WSTMT_INSERT_INBOX] = "INSERT INTO inboxes (address) VALUES (?1)",
+        [STORE_WSTMT_INSERT_LINK] = "INSERT OR IGNORE INTO message_inboxes (inbox_id, message_id) VALUES (?1, ?2)",
+        [STORE_WSTMT_COUNT] = "SELECT value FROM counters WHERE name = 'messages'",
+        /* How many of the oldest messages below an id there are (at most ?2), and the newest of them. */
+        [STORE_WSTMT_OLDEST] =
+                "SELECT count(*), max(id) FROM (SELECT id FROM messages WHERE id < ?1 ORDER BY id LIMIT ?2)",
+        /* Deleting the links first lets the triggers bring each inbox's count to 0 before ... */
+        [STORE_WSTMT_DELETE_LINKS] = "DELETE FROM message_inboxes WHERE (inbox_id, message_id) IN"
+                                     " (SELECT inbox_id, message_id FROM message_rcpts WHERE message_id <= ?1)",
+        /* ... the inboxes those messages were in are removed when nothing is left in them. */
+        [STORE_WSTMT_DELETE_EMPTY_INBOXES] = "DELETE FROM inboxes WHERE messages <= 0 AND id IN"
+                                             " (SELECT inbox_id FROM message_rcpts WHERE message_id <= ?1)",
+        [STORE_WSTMT_DELETE_RCPTS] = "DELETE FROM message_rcpts WHERE message_id <= ?1",
+        [STORE_WSTMT_DELETE_RAW] = "DELETE FROM message_raw WHERE id <= ?1",
+        [STORE_WSTMT_DELETE_MESSAGES] = "DELETE FROM messages WHERE id <= ?1",
+        [STORE_WSTMT_FREELIST] = "PRAGMA freelist_count",
+        [STORE_WSTMT_VACUUM] = "PRAGMA incremental_vacuum(" STORE_SQLITE_WRITE_STR(STORE_VACUUM_STEP_PAGES) ")",
+};
+
+int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen)
+{
+	for (int i = 0; i < STORE_WSTMT__COUNT; i++) {
+		if (sqlite3_prepare_v3(st->wdb, store_sqlite_write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->wstmt[i],
+		                       NULL) != SQLITE_OK) {
+			char what[128];
+			snprintf(what, sizeof what, "cannot prepare statement %d of the writer", i);
+			store_sqlite_set_error(err, errlen, what, st->wdb);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void store_sqlite_write_finalize(struct store *st)
+{
+	for (int i = 0; i < STORE_WSTMT__COUNT; i++) {
+		sqlite3_finalize(st->wstmt[i]);
+		st->wstmt[i] = NULL;
+	}
+}
+
+/* Steps a statement that returns no rows and resets it; the result code of the step. */
+static int store_sqlite_write_run(struct store *st, enum store_wstmt which)
+{
+	sqlite3_stmt *stmt = st->wstmt[which];
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc;
+}
+
+static void store_sqlite_write_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(stmt, i);
+	else
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
+}
+
+/* The error of the last failed call, copied before a reset can replace it. */
+static char *store_sqlite_write_error(struct store *st, const char *what)
+{
+	return xasprintf("%s: %s", what, sqlite3_errmsg(st->wdb));
+}
+
+static int store_sqlite_write_message_row(struct store *st, const struct store_job *job, char **err)
+{
+	const struct store_message *m = job->m;
+	const struct store_envelope *env = &m->env;
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INSERT_MESSAGE];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
+	sqlite3_bind_int64(s, 2, env->received_at_ms);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)m->raw_len);
+	store_sqlite_write_bind_text(s, 4, env->mail_from ? env->mail_from : "");
+	store_sqlite_write_bind_text(s, 5, env->helo);
+	store_sqlite_write_bind_text(s, 6, env->helo_verb);
+	store_sqlite_write_bind_text(s, 7, env->client_ip);
+	sqlite3_bind_int(s, 8, env->client_port);
+	store_sqlite_write_bind_text(s, 9, env->listener_mode);
+	store_sqlite_write_bind_text(s, 10, env->listener_addr);
+	store_sqlite_write_bind_text(s, 11, env->transfer);
+	sqlite3_bind_int64(s, 12, env->declared_size);
+	store_sqlite_write_bind_text(s, 13, env->body);
+	sqlite3_bind_int(s, 14, env->smtputf8 != 0);
+	store_sqlite_write_bind_text(s, 15, env->ret);
+	store_sqlite_write_bind_text(s, 16, env->envid);
+	sqlite3_bind_int(s, 17, env->bare_lf);
+	sqlite3_bind_int(s, 18, env->bare_cr);
+	sqlite3_bind_int(s, 19, env->long_lines);
+	sqlite3_bind_int(s, 20, env->nul_bytes);
+	store_sqlite_write_bind_text(s, 21, job->from_json);
+	store_sqlite_write_bind_text(s, 22, job->to_json);
+	store_sqlite_write_bind_text(s, 23, job->cc_json);
+	store_sqlite_write_bind_text(s, 24, job->sum.subject);
+	store_sqlite_write_bind_text(s, 25, job->sum.date);
+	if (job->sum.date_ms == INT64_MIN)
+		sqlite3_bind_null(s, 26);
+	else
+		sqlite3_bind_int64(s, 26, job->sum.date_ms);
+	store_sqlite_write_bind_text(s, 27, job->sum.message_id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		*err = store_sqlite_write_error(st, "cannot insert the message");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+
+	s = st->wstmt[STORE_WSTMT_INSERT_RAW];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
+	/* A NULL pointer would bind SQL NULL: an empty message is an empty blob. */
+	if (m->raw_len == 0)
+		sqlite3_bind_zeroblob(s, 2, 0);
+	else
+		sqlite3_bind_blob64(s, 2, m->raw, m->raw_len, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		*err = store_sqlite_write_error(st, "cannot insert the message bytes");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The id of the inbox of key, created when it is new; -1 on error. */
+static int64_t store_sqlite_write_inbox(struct store *st, const char *key, char **err)
+{
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_FIND_INBOX];
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		*err = store_sqlite_write_error(st, "cannot look up an inbox");
+	sqlite3_reset(s);
+	if (id >= 0 || rc != SQLITE_DONE)
+		return id;
+
+	s = st->wstmt[STORE_WSTMT_INSERT_INBOX];
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		id = sqlite3_last_insert_rowid(st->wdb);
+	else
+		*err = store_sqlite_write_error(st, "cannot create an inbox");
+	sqlite3_reset(s);
+	return id;
+}
+
+/*
+ * Every RCPT becomes a message_rcpts row in order; each distinct inbox
+ * gets one message_inboxes link (a message to a@x twice is listed once).
+ */
+static int store_sqlite_write_rcpts(struct store *st, const struct store_message *m, char **err)
+{
+	const struct store_envelope *env = &m->env;
+	int64_t *linked = xmalloc((env->nrcpts ? env->nrcpts : 1) * sizeof *linked);
+	size_t nlinked = 0;
+	int ret = 0;
+	for (size_t i = 0; i < env->nrcpts && ret == 0; i++) {
+		const struct store_rcpt *r = &env->rcpts[i];
+		char *key = store_inbox_key(r->address ? r->address : "");
+		int64_t inbox = store_sqlite_write_inbox(st, key, err);
+		free(key);
+		if (inbox < 0) {
+			ret = -1;
+			break;
+		}
+		sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INSERT_RCPT];
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)m->id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+		store_sqlite_write_bind_text(s, 3, r->address ? r->address : "");
+		sqlite3_bind_int64(s, 4, inbox);
+		sqlite3_bind_int64(s, 5, r->notify);
+		store_sqlite_write_bind_text(s, 6, r->orcpt);
+		int rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE) {
+			*err = store_sqlite_write_error(st, "cannot insert a recipient");
+			ret = -1;
+		}
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (ret < 0)
+			break;
+
+		size_t k = 0;
+		while (k < nlinked && linked[k] != inbox)
+			k++;
+		if (k < nlinked)
+			continue;
+		linked[nlinked++] = inbox;
+		s = st->wstmt[STORE_WSTMT_INSERT_LINK];
+		sqlite3_bind_int64(s, 1, inbox);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)m->id);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			*err = store_sqlite_write_error(st, "cannot link the message to its inbox");
+			ret = -1;
+		}
+		sqlite3_reset(s);
+	}
+	free(linked);
+	return ret;
+}
+
+/* Marks every job of the batch that has not failed on its own as failed with why. */
+static void store_sqlite_write_fail_all(struct store *st, struct store_job **jobs, size_t n, const char *why)
+{
+	log_error("store: %zu message(s) not stored: %s", n, why);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->status == -1)
+			continue;
+		jobs[i]->status = -1;
+		jobs[i]->err = xstrdup(why);
+	}
+	if (!sqlite3_get_autocommit(st->wdb))
+		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+}
+
+void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		jobs[i]->status = 1; /* not decided yet */
+	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
+		char *why = store_sqlite_write_error(st, "cannot start a transaction");
+		store_sqlite_write_fail_all(st, jobs, n, why);
+		free(why);
+		return;
+	}
+
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_job *job = jobs[i];
+		char *err = NULL;
+		if (store_sqlite_write_run(st, STORE_WSTMT_SAVEPOINT) != SQLITE_DONE) {
+			char *why = store_sqlite_write_error(st, "cannot open a savepoint");
+			store_sqlite_write_fail_all(st, jobs, n, why);
+			free(why);
+			return;
+		}
+		if (store_sqlite_write_message_row(st, job, &err) == 0 &&
+		    store_sqlite_write_rcpts(st, job->m, &err) == 0) {
+			if (store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
+				char *why = store_sqlite_write_error(st, "cannot release a savepoint");
+				store_sqlite_write_fail_all(st, jobs, n, why);
+				free(why);
+				return;
+			}
+			kept++;
+			continue;
+		}
+		/* Some errors (disk full, I/O) roll the whole transaction back: then no one is kept. */
+		if (sqlite3_get_autocommit(st->wdb)) {
+			store_sqlite_write_fail_all(st, jobs, n, err);
+			free(err);
+			return;
+		}
+		char id[ID_STRLEN + 1];
+		id_format(job->m->id, id);
+		log_warn("store: message %s not stored: %s", id, err);
+		job->status = -1;
+		job->err = err;
+		if (store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK_TO) != SQLITE_DONE ||
+		    store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
+			char *why = store_sqlite_write_error(st, "cannot roll back a savepoint");
+			store_sqlite_write_fail_all(st, jobs, n, why);
+			free(why);
+			return;
+		}
+	}
+	if (kept == 0) {
+		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+		return;
+	}
+	if (store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
+		char *why = store_sqlite_write_error(st, "cannot commit");
+		store_sqlite_write_fail_all(st, jobs, n, why);
+		free(why);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->status == 1)
+			jobs[i]->status = 0;
+	}
+}
+
+/*
+ * The newest id to delete so that no more than STORE_RETENTION_STEP of the
+ * oldest messages go at once, or -1 when fewer than min_excess are over a
+ * limit. Both limits cut a prefix of the id order, so the larger cut
+ * serves both and is still at most one step long.
+ */
+static int store_sqlite_write_retention_cut(struct store *st, int64_t now_ms, uint64_t min_excess, int64_t *cut)
+{
+	*cut = -1;
+	sqlite3_stmt *s;
+	if (st->max_messages > 0) {
+		s = st->wstmt[STORE_WSTMT_COUNT];
+		int rc = sqlite3_step(s);
+		int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW)
+			return -1;
+		uint64_t excess =
+		        count > 0 && (uint64_t)count > st->max_messages ? (uint64_t)count - st->max_messages : 0;
+		if (excess > 0 && excess >= min_excess) {
+			s = st->wstmt[STORE_WSTMT_OLDEST];
+			sqlite3_bind_int64(s, 1, INT64_MAX);
+			sqlite3_bind_int64(
+			        s, 2, (sqlite3_int64)(excess < STORE_RETENTION_STEP ? excess : STORE_RETENTION_STEP));
+			rc = sqlite3_step(s);
+			if (rc == SQLITE_ROW && sqlite3_column_type(s, 1) != SQLITE_NULL)
+				*cut = sqlite3_column_int64(s, 1);
+			sqlite3_reset(s);
+			if (rc != SQLITE_ROW)
+				return -1;
+		}
+	}
+	if (st->max_age_ms > 0 && now_ms > st->max_age_ms) {
+		/* Ids carry their arrival time: older than max_age is below one id. */
+		uint64_t limit = (uint64_t)(now_ms - st->max_age_ms) << ID_SEQ_BITS;
+		s = st->wstmt[STORE_WSTMT_OLDEST];
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)limit);
+		sqlite3_bind_int64(s, 2, STORE_RETENTION_STEP);
+		int rc = sqlite3_step(s);
+		int64_t old = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+		if (old > 0 && (uint64_t)old >= min_excess && sqlite3_column_int64(s, 1) > *cut)
+			*cut = sqlite3_column_int64(s, 1);
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW)
+			return -1;
+	}
+	return 0;
+}
+
+int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess)
+{
+	if (st->max_messages == 0 && st->max_age_ms == 0)
+		return 0;
+	int64_t cut;
+	if (store_sqlite_write_retention_cut(st, now_ms, min_excess, &cut) < 0) {
+		log_error("store: retention: cannot find the oldest messages: %s", sqlite3_errmsg(st->wdb));
+		return -1;
+	}
+	if (cut < 0)
+		return 0;
+
+	static const enum store_wstmt deletes[] = {
+	        STORE_WSTMT_DELETE_LINKS, STORE_WSTMT_DELETE_EMPTY_INBOXES, STORE_WSTMT_DELETE_RCPTS,
+	        STORE_WSTMT_DELETE_RAW,   STORE_WSTMT_DELETE_MESSAGES,
+	};
+	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
+		log_error("store: retention: cannot start a transaction: %s", sqlite3_errmsg(st->wdb));
+		return -1;
+	}
+	int deleted = 0;
+	for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
+		sqlite3_stmt *s = st->wstmt[deletes[i]];
+		sqlite3_bind_int64(s, 1, cut);
+		int rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE) {
+			log_error("store: retention: cannot delete old messages: %s", sqlite3_errmsg(st->wdb));
+			sqlite3_reset(s);
+			if (!sqlite3_get_autocommit(st->wdb))
+				store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+			return -1;
+		}
+		if (deletes[i] == STORE_WSTMT_DELETE_MESSAGES)
+			deleted = sqlite3_changes(st->wdb);
+		sqlite3_reset(s);
+	}
+	if (store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
+		log_error("store: retention: cannot commit: %s", sqlite3_errmsg(st->wdb));
+		if (!sqlite3_get_autocommit(st->wdb))
+			store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+		return -1;
+	}
+	log_debug("store: retention removed %d old message(s)", deleted);
+	return deleted;
+}
+
+void store_sqlite_vacuum_step(struct store *st)
+{
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_FREELIST];
+	int64_t free_pages = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (free_pages < STORE_VACUUM_MIN_FREE_PAGES)
+		return;
+	s = st->wstmt[STORE_WSTMT_VACUUM];
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		log_warn("store: incremental vacuum: %s", sqlite3_errmsg(st->wdb));
+		return;
+	}
+	/* The file shrinks when the WAL is copied back; do it now rather than at the next auto-checkpoint. */
+	sqlite3_wal_checkpoint_v2(st->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	log_debug("store: gave up to %d of %lld free pages back", STORE_VACUUM_STEP_PAGES, (long long)free_pages);
+}

@@ -1,0 +1,295 @@
+/*
+ * store_writer: the writer thread and its two queues (store.h's
+ * store_submit(), store_completion_fd(), store_run_completions()).
+ *
+ * The owner thread appends to `pending` and signals `wake`. The writer
+ * takes everything pending at that moment (up to max_batch_messages /
+ * max_batch_bytes), computes each header summary outside any transaction,
+ * writes the batch in one transaction (store_sqlite_write_batch()), moves
+ * the jobs to `done` and bumps an eventfd. The owner's event loop sees the
+ * fd readable and calls store_run_completions(), which runs the callbacks
+ * on the owner thread. So the fsync of one COMMIT acknowledges every
+ * message that was waiting for it, and no callback ever runs on the writer.
+ *
+ * Between batches, and on a timer of STORE_IDLE_TICK_MS whether busy or
+ * not, the writer applies retention one small transaction at a time and
+ * gives free pages back; new batches always go before the next retention
+ * step, so retention never holds ingest up by more than one step.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "core/xmalloc.h"
+#include "store/store.h"
+#include "store/store_sqlite_internal.h"
+
+static void store_writer_list_push(struct store_job_list *l, struct store_job *job)
+{
+	job->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = job;
+	else
+		l->head = job;
+	l->tail = job;
+	l->n++;
+	l->bytes += job->m->raw_len;
+}
+
+/* Wakes the owner's event loop; an eventfd counter never blocks a writer that only adds 1. */
+static void store_writer_notify(struct store *st)
+{
+	uint64_t one = 1;
+	while (write(st->event_fd, &one, sizeof one) < 0 && errno == EINTR)
+		;
+}
+
+static json_t *store_writer_json_string(const char *s)
+{
+	json_t *j = s != NULL ? json_string(s) : NULL;
+	return j != NULL ? j : json_null();
+}
+
+static json_t *store_writer_addr_json(const struct msg_addr *a)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", store_writer_json_string(a->name));
+	json_object_set_new(o, "address", store_writer_json_string(a->address));
+	return o;
+}
+
+static char *store_writer_dump(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	if (s == NULL)
+		abort(); /* jansson only fails to allocate */
+	char *copy = xstrdup(s);
+	free(s);
+	return copy;
+}
+
+static char *store_writer_addrs_json(const struct msg_addr *a, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, store_writer_addr_json(&a[i]));
+	return store_writer_dump(arr);
+}
+
+/* The summary columns of a message: parsed here, on the writer, before the transaction. */
+static void store_writer_summarize(struct store_job *job)
+{
+	msg_summary_parse(job->m->raw, job->m->raw_len, &job->sum);
+	const struct msg_summary *s = &job->sum;
+	job->from_json = s->nfrom > 0 ? store_writer_dump(store_writer_addr_json(&s->from[0])) : xstrdup("null");
+	job->to_json = store_writer_addrs_json(s->to, s->nto);
+	job->cc_json = store_writer_addrs_json(s->cc, s->ncc);
+}
+
+static void store_writer_forget_summary(struct store_job *job)
+{
+	msg_summary_free(&job->sum);
+	free(job->from_json);
+	free(job->to_json);
+	free(job->cc_json);
+	job->from_json = job->to_json = job->cc_json = NULL;
+}
+
+/* Takes the next batch off `pending`; called with the lock held. At least one job when any is pending. */
+static size_t store_writer_take(struct store *st, struct store_job **batch)
+{
+	size_t n = 0, bytes = 0;
+	while (st->pending.head != NULL && n < st->max_batch_messages) {
+		struct store_job *job = st->pending.head;
+		if (n > 0 && bytes + job->m->raw_len > st->max_batch_bytes)
+			break;
+		st->pending.head = job->next;
+		job->next = NULL;
+		batch[n++] = job;
+		bytes += job->m->raw_len;
+	}
+	if (st->pending.head == NULL)
+		st->pending.tail = NULL;
+	st->pending.n -= n;
+	st->pending.bytes -= bytes;
+	return n;
+}
+
+static void store_writer_commit(struct store *st, struct store_job **batch, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		store_writer_summarize(batch[i]);
+	store_sqlite_write_batch(st, batch, n);
+	atomic_fetch_add(&st->stat_batches, 1);
+	atomic_fetch_add(&st->stat_batched, n);
+	for (size_t i = 0; i < n; i++)
+		store_writer_forget_summary(batch[i]);
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < n; i++)
+		store_writer_list_push(&st->done, batch[i]);
+	pthread_mutex_unlock(&st->lock);
+	store_writer_notify(st);
+}
+
+/* Waits on `wake` until deadline (monotonic ms) at the latest; called with the lock held. */
+static void store_writer_wait(struct store *st, int64_t deadline_ms)
+{
+	struct timespec ts = {
+	        .tv_sec = (time_t)(deadline_ms / 1000),
+	        .tv_nsec = (long)(deadline_ms % 1000) * 1000000L,
+	};
+	pthread_cond_timedwait(&st->wake, &st->lock, &ts);
+}
+
+static void *store_writer_main(void *arg)
+{
+	struct store *st = arg;
+	struct store_job **batch = xmalloc(st->max_batch_messages * sizeof *batch);
+	int64_t next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
+	int retention_behind = 0; /* the last step was a full one: more is waiting */
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (st->pending.head == NULL && !st->stopping && !retention_behind &&
+		       timeutil_monotonic_ms() < next_tick)
+			store_writer_wait(st, next_tick);
+		if (st->pending.head == NULL && st->stopping)
+			break;
+		size_t n = store_writer_take(st, batch);
+		int stopping = st->stopping;
+		pthread_mutex_unlock(&st->lock);
+
+		if (n > 0) {
+			store_writer_commit(st, batch, n);
+			if (!stopping && store_sqlite_retention_step(st, timeutil_now_ms(), STORE_RETENTION_SLACK) ==
+			                         STORE_RETENTION_STEP)
+				retention_behind = 1;
+		}
+		if (!stopping && (retention_behind || timeutil_monotonic_ms() >= next_tick)) {
+			retention_behind =
+			        store_sqlite_retention_step(st, timeutil_now_ms(), 0) == STORE_RETENTION_STEP;
+			if (!retention_behind)
+				store_sqlite_vacuum_step(st);
+			next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
+		}
+		pthread_mutex_lock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->lock);
+	free(batch);
+	return NULL;
+}
+
+int store_writer_start(struct store *st, char *err, size_t errlen)
+{
+	st->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (st->event_fd < 0) {
+		snprintf(err, errlen, "cannot create the store's completion eventfd: %s", strerror(errno));
+		return -1;
+	}
+	/* Signals are for the event loop: the writer starts with all of them blocked. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&st->writer, NULL, store_writer_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the store's writer thread: %s", strerror(rc));
+		close(st->event_fd);
+		st->event_fd = -1;
+		return -1;
+	}
+	st->writer_started = 1;
+	return 0;
+}
+
+static int store_writer_done_empty(struct store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	int empty = st->done.head == NULL;
+	pthread_mutex_unlock(&st->lock);
+	return empty;
+}
+
+void store_writer_stop(struct store *st)
+{
+	st->closing = 1;
+	if (st->writer_started) {
+		pthread_mutex_lock(&st->lock);
+		st->stopping = 1;
+		pthread_cond_signal(&st->wake);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->writer, NULL);
+		st->writer_started = 0;
+	}
+	/* A callback may submit again; such a message fails at once and lands on `done` too. */
+	while (!store_writer_done_empty(st))
+		store_run_completions(st);
+	if (st->event_fd >= 0)
+		close(st->event_fd);
+	st->event_fd = -1;
+}
+
+void store_submit(struct store *st, struct store_message *m, store_done_fn done, void *arg)
+{
+	struct store_job *job = xcalloc(1, sizeof *job);
+	job->m = m;
+	job->done = done;
+	job->arg = arg;
+	job->status = 1;
+	job->sum.date_ms = INT64_MIN;
+	pthread_mutex_lock(&st->lock);
+	if (st->closing) {
+		job->status = -1;
+		job->err = xstrdup("the store is closing");
+		store_writer_list_push(&st->done, job);
+		pthread_mutex_unlock(&st->lock);
+		store_writer_notify(st);
+		return;
+	}
+	store_writer_list_push(&st->pending, job);
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
+int store_completion_fd(const struct store *st)
+{
+	return st->event_fd;
+}
+
+void store_run_completions(struct store *st)
+{
+	/* Read first, then take the list: a batch added after the take bumps the counter again. */
+	uint64_t count;
+	while (read(st->event_fd, &count, sizeof count) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&st->lock);
+	struct store_job *job = st->done.head;
+	st->done = (struct store_job_list){0};
+	pthread_mutex_unlock(&st->lock);
+
+	while (job != NULL) {
+		struct store_job *next = job->next;
+		if (job->done != NULL) {
+			if (job->status == 0)
+				job->done(job->arg, job->m->id, 0, NULL);
+			else
+				job->done(job->arg, job->m->id, -1,
+				          job->err ? job->err : "the store could not keep the message");
+		}
+		store_message_free(job->m);
+		free(job->err);
+		free(job);
+		job = next;
+	}
+}
