@@ -522,7 +522,14 @@ int cmd_serve(int argc, char **argv)
 	if (store_latest_id(ctx.store, &latest, err, sizeof err) == 0)
 		ctx.ids.last = latest;
 	int status = 1;
-	ctx.base = event_base_new();
+	/*
+	 * The changelist merges the many enable/disable pairs a bufferevent makes
+	 * within one loop iteration into at most one epoll_ctl per descriptor.
+	 */
+	struct event_config *evcfg = event_config_new();
+	event_config_set_flag(evcfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	ctx.base = event_base_new_with_config(evcfg);
+	event_config_free(evcfg);
 	struct event *done_ev =
 		event_new(ctx.base, store_completion_fd(ctx.store), EV_READ | EV_PERSIST, serve_completions, &ctx);
 	event_add(done_ev, NULL);

@@ -10,17 +10,16 @@ void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
 	r->max_size = max_size;
 }
 
-/* Append to the message unless it has already grown past the limit. */
+/* Append to the message; what passes max_size is dropped (the message will be refused). */
 static void smtp_data_emit(struct smtp_data_reader *r, struct buf *out, const uint8_t *p, size_t n)
 {
 	if (n == 0)
 		return;
+	uint64_t room = r->size < r->max_size ? r->max_size - r->size : 0;
 	r->size += n;
-	if (r->overflow)
-		return;
-	if (r->size > r->max_size) {
+	if (n > room) {
 		r->overflow = 1;
-		return;
+		n = (size_t)room;
 	}
 	buf_append(out, p, n);
 }

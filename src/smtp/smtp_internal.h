@@ -96,6 +96,8 @@ struct smtp_session {
 	int dead;                /* connection gone; freed when the store answers */
 	struct event *delay_ev;  /* error tarpit; created on first use */
 	struct evbuffer *held;   /* replies held back by the tarpit */
+	struct evbuffer *out;    /* replies not yet handed to the socket (smtp_session_flush) */
+	int broken;              /* a write failed: the client is gone */
 	struct smtp_delivery *delivery; /* set while in SMTP_STATE_COMMIT */
 	uint64_t chunk_remaining;  /* BDAT: octets of the current chunk still to read */
 	uint64_t chunk_size;

@@ -18,6 +18,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <errno.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +54,7 @@ struct smtp_command_row {
 static void smtp_session_process(struct smtp_session *s);
 static void smtp_session_free(struct smtp_session *s);
 static void smtp_session_close_after_reply(struct smtp_session *s);
+static void smtp_session_flush(struct smtp_session *s);
 
 /* ---------- replies ---------- */
 
@@ -64,7 +66,7 @@ static const struct smtp_limits *smtp_session_limits(const struct smtp_session *
 static void smtp_session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	bufferevent_write_buffer(s->bev, s->held);
+	evbuffer_add_buffer(s->out, s->held);
 	s->paused = 0;
 	smtp_session_process(s);
 }
@@ -75,11 +77,12 @@ static void smtp_session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
  * reply is held back for error_delay, and at the hard limit the session
  * ends with 421 (Postfix's smtpd_soft/hard_error_limit).
  */
-static void smtp_session_vreply(struct smtp_session *s, int counts_as_error, int code, const char *enh,
-                                const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void smtp_session_vreply(struct smtp_session *s, int counts_as_error,
+                                                                      int code, const char *enh, const char *fmt,
+                                                                      va_list ap)
 {
 	const struct smtp_limits *lim = smtp_session_limits(s);
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = s->out;
 	int delay = 0;
 
 	if (code >= 400 && counts_as_error) {
@@ -105,7 +108,7 @@ static void smtp_session_vreply(struct smtp_session *s, int counts_as_error, int
 		log_info("session %llu from %s: closed after %u errors", (unsigned long long)s->no, s->client_ip,
 		         s->errors);
 		if (delay) {
-			bufferevent_write_buffer(s->bev, s->held);
+			evbuffer_add_buffer(s->out, s->held);
 			delay = 0;
 		}
 		smtp_session_close_after_reply(s);
@@ -180,17 +183,52 @@ static void smtp_session_free(struct smtp_session *s)
 		event_free(s->delay_ev);
 	if (s->held)
 		evbuffer_free(s->held);
+	if (s->out)
+		evbuffer_free(s->out);
 	free(s->helo);
 	free(s);
 }
 
-/* Send what is queued, then close; nothing more is read. */
+/* Nothing more is read; smtp_session_flush() closes once the last reply is written. */
 static void smtp_session_close_after_reply(struct smtp_session *s)
 {
 	s->state = SMTP_STATE_CLOSING;
 	s->paused = 0;
 	bufferevent_disable(s->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+}
+
+/*
+ * Replies are staged in s->out and sent here. When nothing is waiting in the
+ * bufferevent, the bytes are written at once (a reply is nearly always
+ * smaller than the socket buffer); only what the kernel does not take goes
+ * through the bufferevent's write event. This saves the two epoll_ctl calls
+ * per reply that enabling and disabling the write event costs.
+ */
+static void smtp_session_send(struct smtp_session *s)
+{
+	if (evbuffer_get_length(s->out) == 0)
+		return;
+	if (s->broken) {
+		evbuffer_drain(s->out, evbuffer_get_length(s->out));
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		if (evbuffer_write(s->out, bufferevent_getfd(s->bev)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR) {
+			s->broken = 1; /* reset by the client: nothing more to say */
+			evbuffer_drain(s->out, evbuffer_get_length(s->out));
+			return;
+		}
+	}
+	if (evbuffer_get_length(s->out) > 0)
+		bufferevent_write_buffer(s->bev, s->out);
+}
+
+/* Sends what is staged; frees the session when it is done. The caller must not touch s afterwards. */
+static void smtp_session_flush(struct smtp_session *s)
+{
+	smtp_session_send(s);
+	if (s->broken || (s->state == SMTP_STATE_CLOSING && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0))
 		smtp_session_free(s);
 }
 
@@ -199,6 +237,7 @@ void smtp_session_abort(struct smtp_session *s, const char *reply)
 	if (s->bev) {
 		/* One non-blocking attempt to send what is queued: the socket closes right after. */
 		struct evbuffer *out = bufferevent_get_output(s->bev);
+		evbuffer_add_buffer(out, s->out);
 		if (s->state != SMTP_STATE_CLOSING)
 			evbuffer_add(out, reply, strlen(reply));
 		/* The bufferevent owns the front of its output buffer, so copy it out and write(2) it. */
@@ -232,7 +271,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 	s->helo = xstrdup(cmd->arg);
 	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
 	s->state = SMTP_STATE_GREETED;
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct evbuffer *out = s->out;
 	if (!s->esmtp) {
 		evbuffer_add_printf(out, "250 %s greets [%s]\r\n", s->srv->hostname, s->client_ip);
 		return;
@@ -464,7 +503,7 @@ static void smtp_cmd_expn(struct smtp_session *s, const struct smtp_command *cmd
 
 static void smtp_cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	evbuffer_add_printf(bufferevent_get_output(s->bev),
+	evbuffer_add_printf(s->out,
 	                    "214-2.0.0 mailscope sandbox SMTP server; commands:\r\n"
 	                    "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"
 	                    "214 2.0.0 Every message is kept and shown by the API; see man mailscope\r\n");
@@ -584,8 +623,12 @@ static void smtp_session_submit(struct smtp_session *s, const char *transfer)
 	smtp_txn_free(t);
 	s->txn = NULL;
 
+	/*
+	 * Reading stays enabled while the store works (toggling it costs two
+	 * epoll_ctl calls per message); smtp_session_process() simply leaves
+	 * pipelined input alone until the reply has been sent.
+	 */
 	s->state = SMTP_STATE_COMMIT;
-	bufferevent_disable(s->bev, EV_READ);
 	s->delivery = xcalloc(1, sizeof *s->delivery);
 	s->delivery->session = s;
 	s->srv->cfg.on_message(s->srv->cfg.on_message_arg, m, s->delivery);
@@ -608,10 +651,6 @@ void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const cha
 		          err ? err : "unknown error");
 		smtp_reply_nocount(s, 451, "4.3.0", "Error: local storage failure, message not accepted; try again");
 	}
-	if (s->state == SMTP_STATE_CLOSING)
-		return;
-	if (!s->eof)
-		bufferevent_enable(s->bev, EV_READ);
 	smtp_session_process(s);
 }
 
@@ -752,19 +791,21 @@ static int smtp_session_read_line(struct smtp_session *s, struct evbuffer *in)
 	return 1;
 }
 
-static void smtp_session_process(struct smtp_session *s)
+/* Consumes input as far as the state allows. Returns 1 when it stopped for want of input. */
+static int smtp_session_consume(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	for (;;) {
 		if (s->paused || s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-		    s->srv->shutting_down)
-			return;
-		if (evbuffer_get_length(out) > SMTP_OUTPUT_HIGH_WATER) {
+		    s->srv->shutting_down || s->broken)
+			return 0;
+		if (evbuffer_get_length(s->out) > SMTP_OUTPUT_HIGH_WATER)
+			smtp_session_send(s);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SMTP_OUTPUT_HIGH_WATER) {
 			/* Resumed from the write callback once the client has read its replies. */
 			s->paused = 1;
 			bufferevent_disable(s->bev, EV_READ);
-			return;
+			return 0;
 		}
 		int progress;
 		if (s->state == SMTP_STATE_DATA)
@@ -774,12 +815,17 @@ static void smtp_session_process(struct smtp_session *s)
 		else
 			progress = smtp_session_read_line(s, in);
 		if (!progress)
-			break;
+			return 1;
 	}
-	if (s->eof) {
+}
+
+static void smtp_session_process(struct smtp_session *s)
+{
+	if (smtp_session_consume(s) && s->eof) {
 		/* The client closed its side and nothing complete is left to answer. */
 		smtp_session_close_after_reply(s);
 	}
+	smtp_session_flush(s);
 }
 
 static void smtp_session_read_cb(struct bufferevent *bev, void *arg)
@@ -796,7 +842,7 @@ static void smtp_session_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->paused && (s->delay_ev == NULL || !evtimer_pending(s->delay_ev, NULL))) {
 		s->paused = 0;
-		if (!s->eof && s->state != SMTP_STATE_COMMIT)
+		if (!s->eof)
 			bufferevent_enable(s->bev, EV_READ);
 		smtp_session_process(s);
 	}
@@ -806,13 +852,18 @@ static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg
 {
 	struct smtp_session *s = arg;
 	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_READING) && s->state == SMTP_STATE_COMMIT) {
+			/* We are the slow party (the store is committing): not the client's idleness. */
+			bufferevent_enable(s->bev, EV_READ);
+			return;
+		}
 		if ((what & BEV_EVENT_READING) && s->state != SMTP_STATE_CLOSING) {
 			/* RFC 5321 4.5.3.2: the client was silent for too long. */
-			evbuffer_add_printf(bufferevent_get_output(s->bev),
-			                    "421 4.4.2 %s Error: timeout exceeded, closing connection\r\n",
+			evbuffer_add_printf(s->out, "421 4.4.2 %s Error: timeout exceeded, closing connection\r\n",
 			                    s->srv->hostname);
 			log_info("session %llu from %s: idle timeout", (unsigned long long)s->no, s->client_ip);
 			smtp_session_close_after_reply(s);
+			smtp_session_flush(s);
 			return;
 		}
 		/* The client does not read what we write. */
@@ -852,6 +903,7 @@ void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr
 		free(s);
 		return;
 	}
+	s->out = evbuffer_new();
 	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb, smtp_session_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGH_WATER);
 	if (lim->idle_timeout_ms > 0) {
@@ -866,12 +918,13 @@ void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr
 	if (over_total || over_ip) {
 		log_warn("refusing %s: %s", s->client_ip,
 		         over_total ? "too many connections" : "too many connections from this address");
-		evbuffer_add_printf(bufferevent_get_output(s->bev),
-		                    "421 4.7.0 %s Error: too many connections%s, try again later\r\n", srv->hostname,
-		                    over_total ? "" : " from your address");
+		evbuffer_add_printf(s->out, "421 4.7.0 %s Error: too many connections%s, try again later\r\n",
+		                    srv->hostname, over_total ? "" : " from your address");
 		smtp_session_close_after_reply(s);
+		smtp_session_flush(s);
 		return;
 	}
-	evbuffer_add_printf(bufferevent_get_output(s->bev), "220 %s ESMTP mailscope\r\n", srv->hostname);
+	evbuffer_add_printf(s->out, "220 %s ESMTP mailscope\r\n", srv->hostname);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	smtp_session_flush(s);
 }

@@ -32,7 +32,7 @@ class Server:
 
     def __init__(self, args=(), listen=None, data_dir=None, keep_data=False):
         self.args = list(args)
-        self.listen = list(listen or self.DEFAULT_LISTEN)
+        self.listen = list(self.DEFAULT_LISTEN if listen is None else listen)
         self.own_data = data_dir is None
         self.data_dir = data_dir or scratch_dir("data")
         self.keep_data = keep_data

@@ -128,7 +128,56 @@ def test_restart_keeps_messages():
         R.check(ids[0] > ids[1], "ids keep increasing across restarts", repr(ids))
 
 
-for t in (test_health_and_errors, test_listing_and_paging, test_second_server_refused, test_bad_options,
+def test_retention():
+    """--max-messages keeps the newest N; --max-age drops what is older, both without stopping ingest."""
+    import time
+    with mstest.Server(args=["--max-messages", "5"]) as srv:
+        for i in range(12):
+            send(srv, ["keep@example.com"], "r%d" % i)
+        deadline = time.time() + 10
+        while srv.messages()["total"] > 5 and time.time() < deadline:
+            time.sleep(0.1)
+        j = srv.messages()
+        R.check(j["total"] == 5 and [m["subject"] for m in j["messages"]] == ["r%d" % i for i in range(11, 6, -1)],
+                "--max-messages 5 keeps the newest five", repr([m["subject"] for m in j["messages"]]))
+    with mstest.Server(args=["--max-age", "1500ms"]) as srv:
+        send(srv, ["old@example.com"], "old")
+        time.sleep(1.0)
+        send(srv, ["new@example.com"], "new")
+        deadline = time.time() + 10
+        while srv.messages()["total"] > 1 and time.time() < deadline:
+            time.sleep(0.1)
+        j = srv.messages()
+        R.check(j["total"] == 1 and j["messages"][0]["subject"] == "new", "--max-age removes the older message",
+                repr(j))
+        R.check(srv.messages(inbox="old@example.com")["total"] == 0, "its inbox is empty")
+
+
+def test_real_ports():
+    """--real-ports binds 25, 587, 2525 and 465 on loopback (root only; skipped when a port is taken)."""
+    import socket
+    if os.geteuid() != 0:
+        R.skip("--real-ports", "needs root")
+        return
+    for port in (25, 587, 2525, 465):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            R.skip("--real-ports", "127.0.0.1:%d is in use on this machine" % port)
+            return
+        finally:
+            s.close()
+    with mstest.Server(args=["--real-ports"], listen=[]) as srv:
+        got = sorted((m, p) for m, _, p in srv.smtp)
+        R.check(got == [("smtp", 25), ("submission", 587), ("submission", 2525), ("submissions", 465)],
+                "--real-ports listens on 25/587/2525/465", repr(got))
+        for _, host, port in srv.smtp:
+            with socket.create_connection((host, port), timeout=5) as c:
+                R.check(c.recv(100).startswith(b"220 "), "greeting on port %d" % port)
+
+
+for t in (test_retention, test_real_ports, test_health_and_errors, test_listing_and_paging, test_second_server_refused, test_bad_options,
           test_restart_keeps_messages):
     R.run(t)
 R.finish()

@@ -164,6 +164,21 @@ static void test_overflow_keeps_reading(void **state)
 	buf_free(&res.out);
 }
 
+static void test_overflow_same_for_any_split(void **state)
+{
+	/* Found by fuzz_smtp_data: the kept prefix of an oversized message depended on read sizes. */
+	const char in[] = "0123456789abcdefghij\r\n.\r\n";
+	struct result whole, split;
+	feed(in, sizeof in - 1, 0, 16, &whole);
+	feed(in, sizeof in - 1, 7, 16, &split);
+	assert_true(whole.r.overflow && split.r.overflow);
+	assert_int_equal(whole.out.len, 16);
+	assert_int_equal(split.out.len, 16);
+	assert_memory_equal(whole.out.data, split.out.data, 16);
+	buf_free(&whole.out);
+	buf_free(&split.out);
+}
+
 static void test_inspect(void **state)
 {
 	struct smtp_data_reader st;
@@ -194,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_nul_and_long_lines),
 		cmocka_unit_test(test_stuffed_long_line_counts_unstuffed),
 		cmocka_unit_test(test_overflow_keeps_reading),
+		cmocka_unit_test(test_overflow_same_for_any_split),
 		cmocka_unit_test(test_inspect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
