@@ -6,13 +6,12 @@
 
 static void main_usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: mailscope COMMAND [options]\n"
-	        "\n"
-	        "commands:\n"
-	        "  serve     sandbox SMTP server with durable store and HTTP API\n"
-	        "\n"
-	        "'mailscope COMMAND --help' describes a command's options; 'man mailscope' the whole tool.\n");
+	fprintf(f, "usage: mailscope COMMAND [options]\n"
+	           "\n"
+	           "commands:\n"
+	           "  serve     sandbox SMTP server with durable store and HTTP API\n"
+	           "\n"
+	           "'mailscope COMMAND --help' describes a command's options; 'man mailscope' the whole tool.\n");
 }
 
 int main(int argc, char **argv)

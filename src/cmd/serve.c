@@ -27,17 +27,15 @@
 #include "store/store.h"
 
 #define SERVE_MAX_LISTENERS 32
-#define SERVE_DEFAULT_DATA "./mailscope-data"
-#define SERVE_DEFAULT_HTTP "127.0.0.1:8025"
+#define SERVE_DEFAULT_DATA  "./mailscope-data"
+#define SERVE_DEFAULT_HTTP  "127.0.0.1:8025"
 /* Descriptors kept free for the store, HTTP clients and logs beyond SMTP sessions. */
 #define SERVE_FD_RESERVE 64
 
-static const char *const serve_default_listeners[] = {
-	"smtp@127.0.0.1:1025", "submission@127.0.0.1:1587", "submission@127.0.0.1:2525",
-	"submissions@127.0.0.1:1465", NULL};
-static const char *const serve_real_port_listeners[] = {
-	"smtp@127.0.0.1:25", "submission@127.0.0.1:587", "submission@127.0.0.1:2525", "submissions@127.0.0.1:465",
-	NULL};
+static const char *const serve_default_listeners[] = {"smtp@127.0.0.1:1025", "submission@127.0.0.1:1587",
+                                                      "submission@127.0.0.1:2525", "submissions@127.0.0.1:1465", NULL};
+static const char *const serve_real_port_listeners[] = {"smtp@127.0.0.1:25", "submission@127.0.0.1:587",
+                                                        "submission@127.0.0.1:2525", "submissions@127.0.0.1:465", NULL};
 
 struct serve_options {
 	struct smtp_listener_spec listeners[SERVE_MAX_LISTENERS];
@@ -65,42 +63,41 @@ struct serve_ctx {
 
 static void serve_usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: mailscope serve [options]\n"
-	        "\n"
-	        "Listeners (--listen replaces the defaults; repeat it for several):\n"
-	        "  --listen MODE@HOST:PORT   MODE is smtp, submission or submissions; IPv6 as [::1]:1025\n"
-	        "                            defaults: smtp@127.0.0.1:1025 submission@127.0.0.1:1587\n"
-	        "                            submission@127.0.0.1:2525 submissions@127.0.0.1:1465\n"
-	        "  --real-ports              listen on 25, 587, 2525 and 465 instead (needs root)\n"
-	        "  --http HOST:PORT|off      HTTP API (default 127.0.0.1:8025)\n"
-	        "  --hostname NAME           name in the greeting (default: this host's name)\n"
-	        "\n"
-	        "Storage:\n"
-	        "  --data DIR                data folder (default ./mailscope-data)\n"
-	        "  --durability full|normal  full (default): a 250 survives power loss; normal: survives a\n"
-	        "                            crash of mailscope only, faster on slow disks\n"
-	        "  --max-messages N          keep at most N messages, oldest removed first (default: no limit)\n"
-	        "  --max-age DURATION        remove messages older than this, e.g. 7d, 12h (default: never)\n"
-	        "\n"
-	        "SMTP limits (docs/ARCHITECTURE.md explains each):\n"
-	        "  --max-message-size SIZE   default 25M (SIZE advertised; more gets 552 5.3.4)\n"
-	        "  --max-recipients N        per message, default 100 (more get 452 4.5.3)\n"
-	        "  --idle-timeout DURATION   default 300s (RFC 5321 4.5.3.2; then 421 4.4.2)\n"
-	        "  --max-connections N       default 4096 (more get 421 4.7.0)\n"
-	        "  --max-connections-per-ip N  default 1024\n"
-	        "  --soft-error-limit N      errors before replies are delayed, default 10\n"
-	        "  --hard-error-limit N      errors before disconnecting, default 20\n"
-	        "  --error-delay DURATION    delay past the soft limit, default 1s\n"
-	        "  --bare-newline accept|reject  bare CR/LF in message data (default accept, noted)\n"
-	        "  --long-lines accept|reject    lines over 998 octets (default accept, noted)\n"
-	        "  --nul-bytes accept|reject     NUL in message data (default accept, noted)\n"
-	        "  --pipelining strict|lenient   reject RFC 2920 synchronization errors (default strict)\n"
-	        "\n"
-	        "Output:\n"
-	        "  --log-level debug|info|warn|error   default info\n"
-	        "  --log-format text|json              default text\n"
-	        "  --ready-file FILE         write the bound addresses as JSON once listening\n");
+	fprintf(f, "usage: mailscope serve [options]\n"
+	           "\n"
+	           "Listeners (--listen replaces the defaults; repeat it for several):\n"
+	           "  --listen MODE@HOST:PORT   MODE is smtp, submission or submissions; IPv6 as [::1]:1025\n"
+	           "                            defaults: smtp@127.0.0.1:1025 submission@127.0.0.1:1587\n"
+	           "                            submission@127.0.0.1:2525 submissions@127.0.0.1:1465\n"
+	           "  --real-ports              listen on 25, 587, 2525 and 465 instead (needs root)\n"
+	           "  --http HOST:PORT|off      HTTP API (default 127.0.0.1:8025)\n"
+	           "  --hostname NAME           name in the greeting (default: this host's name)\n"
+	           "\n"
+	           "Storage:\n"
+	           "  --data DIR                data folder (default ./mailscope-data)\n"
+	           "  --durability full|normal  full (default): a 250 survives power loss; normal: survives a\n"
+	           "                            crash of mailscope only, faster on slow disks\n"
+	           "  --max-messages N          keep at most N messages, oldest removed first (default: no limit)\n"
+	           "  --max-age DURATION        remove messages older than this, e.g. 7d, 12h (default: never)\n"
+	           "\n"
+	           "SMTP limits (docs/ARCHITECTURE.md explains each):\n"
+	           "  --max-message-size SIZE   default 25M (SIZE advertised; more gets 552 5.3.4)\n"
+	           "  --max-recipients N        per message, default 100 (more get 452 4.5.3)\n"
+	           "  --idle-timeout DURATION   default 300s (RFC 5321 4.5.3.2; then 421 4.4.2)\n"
+	           "  --max-connections N       default 4096 (more get 421 4.7.0)\n"
+	           "  --max-connections-per-ip N  default 1024\n"
+	           "  --soft-error-limit N      errors before replies are delayed, default 10\n"
+	           "  --hard-error-limit N      errors before disconnecting, default 20\n"
+	           "  --error-delay DURATION    delay past the soft limit, default 1s\n"
+	           "  --bare-newline accept|reject  bare CR/LF in message data (default accept, noted)\n"
+	           "  --long-lines accept|reject    lines over 998 octets (default accept, noted)\n"
+	           "  --nul-bytes accept|reject     NUL in message data (default accept, noted)\n"
+	           "  --pipelining strict|lenient   reject RFC 2920 synchronization errors (default strict)\n"
+	           "\n"
+	           "Output:\n"
+	           "  --log-level debug|info|warn|error   default info\n"
+	           "  --log-format text|json              default text\n"
+	           "  --ready-file FILE         write the bound addresses as JSON once listening\n");
 }
 
 enum {
@@ -131,31 +128,31 @@ enum {
 };
 
 static const struct option serve_longopts[] = {
-	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"real-ports", no_argument, NULL, OPT_REAL_PORTS},
-	{"http", required_argument, NULL, OPT_HTTP},
-	{"hostname", required_argument, NULL, OPT_HOSTNAME},
-	{"data", required_argument, NULL, OPT_DATA},
-	{"durability", required_argument, NULL, OPT_DURABILITY},
-	{"max-messages", required_argument, NULL, OPT_MAX_MESSAGES},
-	{"max-age", required_argument, NULL, OPT_MAX_AGE},
-	{"max-message-size", required_argument, NULL, OPT_MAX_MESSAGE_SIZE},
-	{"max-recipients", required_argument, NULL, OPT_MAX_RECIPIENTS},
-	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-	{"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
-	{"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
-	{"soft-error-limit", required_argument, NULL, OPT_SOFT_ERROR_LIMIT},
-	{"hard-error-limit", required_argument, NULL, OPT_HARD_ERROR_LIMIT},
-	{"error-delay", required_argument, NULL, OPT_ERROR_DELAY},
-	{"bare-newline", required_argument, NULL, OPT_BARE_NEWLINE},
-	{"long-lines", required_argument, NULL, OPT_LONG_LINES},
-	{"nul-bytes", required_argument, NULL, OPT_NUL_BYTES},
-	{"pipelining", required_argument, NULL, OPT_PIPELINING},
-	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-	{"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-	{"ready-file", required_argument, NULL, OPT_READY_FILE},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"real-ports", no_argument, NULL, OPT_REAL_PORTS},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"hostname", required_argument, NULL, OPT_HOSTNAME},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"durability", required_argument, NULL, OPT_DURABILITY},
+        {"max-messages", required_argument, NULL, OPT_MAX_MESSAGES},
+        {"max-age", required_argument, NULL, OPT_MAX_AGE},
+        {"max-message-size", required_argument, NULL, OPT_MAX_MESSAGE_SIZE},
+        {"max-recipients", required_argument, NULL, OPT_MAX_RECIPIENTS},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+        {"soft-error-limit", required_argument, NULL, OPT_SOFT_ERROR_LIMIT},
+        {"hard-error-limit", required_argument, NULL, OPT_HARD_ERROR_LIMIT},
+        {"error-delay", required_argument, NULL, OPT_ERROR_DELAY},
+        {"bare-newline", required_argument, NULL, OPT_BARE_NEWLINE},
+        {"long-lines", required_argument, NULL, OPT_LONG_LINES},
+        {"nul-bytes", required_argument, NULL, OPT_NUL_BYTES},
+        {"pipelining", required_argument, NULL, OPT_PIPELINING},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"ready-file", required_argument, NULL, OPT_READY_FILE},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
 };
 
 static int serve_fail(const char *opt, const char *why)
@@ -531,7 +528,7 @@ int cmd_serve(int argc, char **argv)
 	ctx.base = event_base_new_with_config(evcfg);
 	event_config_free(evcfg);
 	struct event *done_ev =
-		event_new(ctx.base, store_completion_fd(ctx.store), EV_READ | EV_PERSIST, serve_completions, &ctx);
+	        event_new(ctx.base, store_completion_fd(ctx.store), EV_READ | EV_PERSIST, serve_completions, &ctx);
 	event_add(done_ev, NULL);
 	struct event *sigint = evsignal_new(ctx.base, SIGINT, serve_signal, &ctx);
 	struct event *sigterm = evsignal_new(ctx.base, SIGTERM, serve_signal, &ctx);
@@ -539,10 +536,10 @@ int cmd_serve(int argc, char **argv)
 	event_add(sigterm, NULL);
 
 	struct smtp_server_config scfg = {
-		.hostname = o.hostname,
-		.limits = o.limits,
-		.on_message = serve_on_message,
-		.on_message_arg = &ctx,
+	        .hostname = o.hostname,
+	        .limits = o.limits,
+	        .on_message = serve_on_message,
+	        .on_message_arg = &ctx,
 	};
 	ctx.smtp = smtp_server_new(ctx.base, &scfg);
 	char bound[SERVE_MAX_LISTENERS][64];

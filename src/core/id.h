@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define ID_STRLEN 13
+#define ID_STRLEN   13
 #define ID_SEQ_BITS 20
 
 struct id_gen {

@@ -17,7 +17,7 @@
 #include "store/store.h"
 
 #define API_LIST_DEFAULT_LIMIT 50
-#define API_LIST_MAX_LIMIT 1000
+#define API_LIST_MAX_LIMIT     1000
 
 void api_health(struct http_request *r)
 {

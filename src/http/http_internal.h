@@ -5,11 +5,11 @@
 #ifndef MAILSCOPE_HTTP_INTERNAL_H
 #define MAILSCOPE_HTTP_INTERNAL_H
 
-#include <sys/queue.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 struct store;
 

@@ -24,8 +24,8 @@
 
 /* Request limits: the API takes no bodies yet, and nothing needs long URLs. */
 #define HTTP_MAX_HEADERS_SIZE (16 * 1024)
-#define HTTP_MAX_BODY_SIZE (64 * 1024)
-#define HTTP_TIMEOUT_SECS 30
+#define HTTP_MAX_BODY_SIZE    (64 * 1024)
+#define HTTP_TIMEOUT_SECS     30
 
 struct http_server {
 	struct event_base *base;
@@ -39,10 +39,10 @@ struct http_route {
 };
 
 static const struct http_route http_routes[] = {
-	{"/healthz", api_health},
-	{"/api/v1/messages", api_messages_list},
-	{"/api/v1/messages/*", api_messages_get},
-	{"/api/v1/messages/*/raw", api_messages_raw},
+        {"/healthz", api_health},
+        {"/api/v1/messages", api_messages_list},
+        {"/api/v1/messages/*", api_messages_get},
+        {"/api/v1/messages/*/raw", api_messages_raw},
 };
 
 static void http_common_headers(struct evhttp_request *req, const char *content_type)
@@ -58,13 +58,20 @@ static void http_common_headers(struct evhttp_request *req, const char *content_
 static const char *http_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
@@ -276,7 +283,7 @@ struct http_server *http_server_new(struct event_base *base, struct store *st)
 	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY_SIZE);
 	evhttp_set_timeout(h->http, HTTP_TIMEOUT_SECS);
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-	                                        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h->http, http_dispatch, h);
 	return h;
 }

@@ -24,20 +24,20 @@
 enum smtp_data_state {
 	SMTP_DATA_LINE_START,
 	SMTP_DATA_IN_LINE,
-	SMTP_DATA_CR,       /* a CR was seen; output waits for what follows */
-	SMTP_DATA_DOT,      /* a "." at the start of a line */
-	SMTP_DATA_DOT_CR,   /* "." CR at the start of a line */
+	SMTP_DATA_CR,     /* a CR was seen; output waits for what follows */
+	SMTP_DATA_DOT,    /* a "." at the start of a line */
+	SMTP_DATA_DOT_CR, /* "." CR at the start of a line */
 	SMTP_DATA_DONE,
 };
 
 struct smtp_data_reader {
 	enum smtp_data_state state;
-	uint64_t max_size;     /* bytes of message beyond this are dropped */
-	uint64_t size;         /* message bytes produced (including dropped ones) */
-	size_t line_len;       /* octets in the current line so far */
+	uint64_t max_size; /* bytes of message beyond this are dropped */
+	uint64_t size;     /* message bytes produced (including dropped ones) */
+	size_t line_len;   /* octets in the current line so far */
 	size_t longest_line;
 	unsigned bare_lf, bare_cr, nul_bytes, long_lines;
-	int overflow;          /* size passed max_size */
+	int overflow; /* size passed max_size */
 };
 
 void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size);

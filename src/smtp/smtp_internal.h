@@ -72,9 +72,9 @@ struct smtp_txn {
 /* Why a BDAT chunk is read only to be thrown away (the reply comes after it). */
 enum smtp_chunk_fate {
 	SMTP_CHUNK_KEEP = 0,
-	SMTP_CHUNK_NO_MAIL,  /* 503: no transaction */
-	SMTP_CHUNK_NO_RCPT,  /* 503: no recipient yet */
-	SMTP_CHUNK_TOO_BIG,  /* 552: the message passed the size limit */
+	SMTP_CHUNK_NO_MAIL, /* 503: no transaction */
+	SMTP_CHUNK_NO_RCPT, /* 503: no recipient yet */
+	SMTP_CHUNK_TOO_BIG, /* 552: the message passed the size limit */
 };
 
 struct smtp_session {
@@ -90,16 +90,16 @@ struct smtp_session {
 	int esmtp;
 	struct smtp_txn *txn;
 	unsigned errors;
-	int discarding_line;     /* inside a command line longer than the limit */
-	int paused;              /* not processing input: delayed reply or full output */
-	int eof;                 /* client closed its side */
-	int dead;                /* connection gone; freed when the store answers */
-	struct event *delay_ev;  /* error tarpit; created on first use */
-	struct evbuffer *held;   /* replies held back by the tarpit */
-	struct evbuffer *out;    /* replies not yet handed to the socket (smtp_session_flush) */
-	int broken;              /* a write failed: the client is gone */
+	int discarding_line;            /* inside a command line longer than the limit */
+	int paused;                     /* not processing input: delayed reply or full output */
+	int eof;                        /* client closed its side */
+	int dead;                       /* connection gone; freed when the store answers */
+	struct event *delay_ev;         /* error tarpit; created on first use */
+	struct evbuffer *held;          /* replies held back by the tarpit */
+	struct evbuffer *out;           /* replies not yet handed to the socket (smtp_session_flush) */
+	int broken;                     /* a write failed: the client is gone */
 	struct smtp_delivery *delivery; /* set while in SMTP_STATE_COMMIT */
-	uint64_t chunk_remaining;  /* BDAT: octets of the current chunk still to read */
+	uint64_t chunk_remaining;       /* BDAT: octets of the current chunk still to read */
 	uint64_t chunk_size;
 	int chunk_last;
 	enum smtp_chunk_fate chunk_fate;

@@ -28,11 +28,11 @@
 #define SMTP_COMMAND_LINE_MAX 512
 /* RFC 5321 4.5.3.1: local part 64, domain 255, path 256 octets. */
 #define SMTP_LOCAL_PART_MAX 64
-#define SMTP_DOMAIN_MAX 255
-#define SMTP_PATH_MAX 256
-#define SMTP_MAX_PARAMS 16
-#define SMTP_ENVID_MAX 100  /* RFC 3461 4.4 */
-#define SMTP_ORCPT_MAX 500  /* RFC 3461 4.2 */
+#define SMTP_DOMAIN_MAX     255
+#define SMTP_PATH_MAX       256
+#define SMTP_MAX_PARAMS     16
+#define SMTP_ENVID_MAX      100 /* RFC 3461 4.4 */
+#define SMTP_ORCPT_MAX      500 /* RFC 3461 4.2 */
 
 enum smtp_verb {
 	SMTP_VERB_UNKNOWN = 0,
@@ -75,11 +75,11 @@ struct smtp_param {
 };
 
 struct smtp_path {
-	int null;          /* "<>" (MAIL FROM only) */
-	int postmaster;    /* "<postmaster>" without a domain (RCPT TO only) */
-	int has_route;     /* a source route was present and has been dropped */
-	int bracketed;     /* the path was inside <>; bare addresses are accepted but noted */
-	int non_ascii;     /* UTF-8 in local part or domain: needs SMTPUTF8 (RFC 6531) */
+	int null;            /* "<>" (MAIL FROM only) */
+	int postmaster;      /* "<postmaster>" without a domain (RCPT TO only) */
+	int has_route;       /* a source route was present and has been dropped */
+	int bracketed;       /* the path was inside <>; bare addresses are accepted but noted */
+	int non_ascii;       /* UTF-8 in local part or domain: needs SMTPUTF8 (RFC 6531) */
 	const char *local;   /* local part exactly as sent, quotes included; "" for <> */
 	const char *domain;  /* domain or address literal as sent; "" for <> and <postmaster> */
 	const char *address; /* "local@domain" as sent, route removed; "" for <>, "postmaster" */
@@ -115,19 +115,19 @@ const char *smtp_verb_name(enum smtp_verb verb);
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
 enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
 
-#define SMTP_NOTIFY_NEVER 0x1u
+#define SMTP_NOTIFY_NEVER   0x1u
 #define SMTP_NOTIFY_SUCCESS 0x2u
 #define SMTP_NOTIFY_FAILURE 0x4u
-#define SMTP_NOTIFY_DELAY 0x8u
+#define SMTP_NOTIFY_DELAY   0x8u
 
 struct smtp_mail_params {
 	int has_size;
-	uint64_t size;      /* SIZE= (RFC 1870) */
+	uint64_t size;       /* SIZE= (RFC 1870) */
 	enum smtp_body body; /* BODY= (RFC 6152, RFC 3030) */
-	int smtputf8;       /* SMTPUTF8 (RFC 6531) */
-	enum smtp_ret ret;  /* RET= (RFC 3461) */
-	const char *envid;  /* ENVID= as sent (xtext), NULL if absent */
-	const char *auth;   /* AUTH= (RFC 4954 5), NULL if absent */
+	int smtputf8;        /* SMTPUTF8 (RFC 6531) */
+	enum smtp_ret ret;   /* RET= (RFC 3461) */
+	const char *envid;   /* ENVID= as sent (xtext), NULL if absent */
+	const char *auth;    /* AUTH= (RFC 4954 5), NULL if absent */
 };
 
 struct smtp_rcpt_params {
@@ -151,6 +151,5 @@ struct smtp_param_error {
 /* Interpret cmd->params of a MAIL / RCPT command. Pointers in *out point into cmd. */
 int smtp_parse_mail_params(const struct smtp_command *cmd, struct smtp_mail_params *out, struct smtp_param_error *err);
 int smtp_parse_rcpt_params(const struct smtp_command *cmd, struct smtp_rcpt_params *out, struct smtp_param_error *err);
-
 
 #endif

@@ -208,7 +208,7 @@ void smtp_server_session_added(struct smtp_server *srv, struct smtp_session *s)
 	struct smtp_ip_count **pp = smtp_server_ip_find(srv, s->client_ip);
 	if (*pp == NULL) {
 		*pp = xcalloc(1, sizeof **pp);
-		snprintf((*pp)->ip, sizeof (*pp)->ip, "%s", s->client_ip);
+		snprintf((*pp)->ip, sizeof(*pp)->ip, "%s", s->client_ip);
 	}
 	(*pp)->count++;
 	s->ip_counted = 1;

@@ -35,18 +35,18 @@ enum smtp_data_policy { SMTP_POLICY_ACCEPT, SMTP_POLICY_REJECT };
 
 /* Every limit is named, documented in docs/ARCHITECTURE.md and settable from the command line. */
 struct smtp_limits {
-	uint64_t max_message_size;   /* SIZE advertised; bigger messages get 552 5.3.4 */
-	unsigned max_recipients;     /* per transaction; more get 452 4.5.3 */
-	int64_t idle_timeout_ms;     /* RFC 5321 4.5.3.2: at least 5 minutes; then 421 4.4.2 */
-	unsigned max_connections;    /* total; more get 421 4.7.0 at greeting */
+	uint64_t max_message_size; /* SIZE advertised; bigger messages get 552 5.3.4 */
+	unsigned max_recipients;   /* per transaction; more get 452 4.5.3 */
+	int64_t idle_timeout_ms;   /* RFC 5321 4.5.3.2: at least 5 minutes; then 421 4.4.2 */
+	unsigned max_connections;  /* total; more get 421 4.7.0 at greeting */
 	unsigned max_connections_per_ip;
-	unsigned soft_error_limit;   /* after this many errors each reply is delayed */
-	unsigned hard_error_limit;   /* at this many errors: 421 4.7.0 and disconnect */
-	int64_t error_delay_ms;      /* the delay once past the soft limit */
+	unsigned soft_error_limit;          /* after this many errors each reply is delayed */
+	unsigned hard_error_limit;          /* at this many errors: 421 4.7.0 and disconnect */
+	int64_t error_delay_ms;             /* the delay once past the soft limit */
 	enum smtp_data_policy bare_newline; /* bare CR or LF in message data */
 	enum smtp_data_policy long_lines;   /* text lines over 998 octets */
 	enum smtp_data_policy nul_bytes;    /* NUL in message data */
-	int strict_pipelining;       /* reject RFC 2920 synchronization violations */
+	int strict_pipelining;              /* reject RFC 2920 synchronization violations */
 };
 
 void smtp_limits_default(struct smtp_limits *l);
@@ -69,12 +69,12 @@ struct smtp_message {
 	uint16_t client_port;
 	const char *listener_mode; /* static */
 	char *listener_addr;
-	const char *transfer;      /* static "DATA" / "BDAT" */
-	int64_t declared_size;     /* -1 when absent */
-	const char *body;          /* static or NULL */
+	const char *transfer;  /* static "DATA" / "BDAT" */
+	int64_t declared_size; /* -1 when absent */
+	const char *body;      /* static or NULL */
 	int smtputf8;
-	const char *ret;           /* static or NULL */
-	char *envid;               /* or NULL */
+	const char *ret; /* static or NULL */
+	char *envid;     /* or NULL */
 	int bare_lf, bare_cr, long_lines, nul_bytes;
 	uint8_t *raw;
 	size_t raw_len;
@@ -93,7 +93,7 @@ typedef void (*smtp_message_fn)(void *arg, struct smtp_message *m, struct smtp_d
 void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const char *err);
 
 struct smtp_server_config {
-	const char *hostname;      /* in the greeting and EHLO reply */
+	const char *hostname; /* in the greeting and EHLO reply */
 	struct smtp_limits limits;
 	smtp_message_fn on_message;
 	void *on_message_arg;

@@ -14,11 +14,11 @@
  * reply naming the problem and the session goes on, except where the RFCs
  * or the error limits say to close.
  */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
-#include <errno.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,9 +77,8 @@ static void smtp_session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
  * reply is held back for error_delay, and at the hard limit the session
  * ends with 421 (Postfix's smtpd_soft/hard_error_limit).
  */
-__attribute__((format(printf, 5, 0))) static void smtp_session_vreply(struct smtp_session *s, int counts_as_error,
-                                                                      int code, const char *enh, const char *fmt,
-                                                                      va_list ap)
+__attribute__((format(printf, 5, 0))) static void
+smtp_session_vreply(struct smtp_session *s, int counts_as_error, int code, const char *enh, const char *fmt, va_list ap)
 {
 	const struct smtp_limits *lim = smtp_session_limits(s);
 	struct evbuffer *out = s->out;
@@ -132,8 +131,8 @@ __attribute__((format(printf, 4, 5))) static void smtp_reply(struct smtp_session
 }
 
 /* A failure that is not the client's fault (or is ordinary flow, like 452 too many recipients). */
-__attribute__((format(printf, 4, 5))) static void smtp_reply_nocount(struct smtp_session *s, int code,
-                                                                     const char *enh, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void smtp_reply_nocount(struct smtp_session *s, int code, const char *enh,
+                                                                     const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -503,10 +502,9 @@ static void smtp_cmd_expn(struct smtp_session *s, const struct smtp_command *cmd
 
 static void smtp_cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	evbuffer_add_printf(s->out,
-	                    "214-2.0.0 mailscope sandbox SMTP server; commands:\r\n"
-	                    "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"
-	                    "214 2.0.0 Every message is kept and shown by the API; see man mailscope\r\n");
+	evbuffer_add_printf(s->out, "214-2.0.0 mailscope sandbox SMTP server; commands:\r\n"
+	                            "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"
+	                            "214 2.0.0 Every message is kept and shown by the API; see man mailscope\r\n");
 }
 
 static void smtp_cmd_not_implemented(struct smtp_session *s, const struct smtp_command *cmd)
@@ -515,20 +513,20 @@ static void smtp_cmd_not_implemented(struct smtp_session *s, const struct smtp_c
 }
 
 static const struct smtp_command_row smtp_commands[SMTP_VERB__COUNT] = {
-	[SMTP_VERB_HELO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-	[SMTP_VERB_EHLO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-	[SMTP_VERB_MAIL] = {0, smtp_check_mail, smtp_cmd_mail},
-	[SMTP_VERB_RCPT] = {0, smtp_check_rcpt, smtp_cmd_rcpt},
-	[SMTP_VERB_DATA] = {SMTP_CMD_GROUP_END, smtp_check_data, smtp_cmd_data},
-	[SMTP_VERB_BDAT] = {0, smtp_check_bdat, smtp_cmd_bdat},
-	[SMTP_VERB_RSET] = {0, NULL, smtp_cmd_rset},
-	[SMTP_VERB_NOOP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_noop},
-	[SMTP_VERB_QUIT] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_quit},
-	[SMTP_VERB_VRFY] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_vrfy},
-	[SMTP_VERB_EXPN] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_expn},
-	[SMTP_VERB_HELP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_help},
-	[SMTP_VERB_STARTTLS] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
-	[SMTP_VERB_AUTH] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
+        [SMTP_VERB_HELO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
+        [SMTP_VERB_EHLO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
+        [SMTP_VERB_MAIL] = {0, smtp_check_mail, smtp_cmd_mail},
+        [SMTP_VERB_RCPT] = {0, smtp_check_rcpt, smtp_cmd_rcpt},
+        [SMTP_VERB_DATA] = {SMTP_CMD_GROUP_END, smtp_check_data, smtp_cmd_data},
+        [SMTP_VERB_BDAT] = {0, smtp_check_bdat, smtp_cmd_bdat},
+        [SMTP_VERB_RSET] = {0, NULL, smtp_cmd_rset},
+        [SMTP_VERB_NOOP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_noop},
+        [SMTP_VERB_QUIT] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_quit},
+        [SMTP_VERB_VRFY] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_vrfy},
+        [SMTP_VERB_EXPN] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_expn},
+        [SMTP_VERB_HELP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_help},
+        [SMTP_VERB_STARTTLS] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
+        [SMTP_VERB_AUTH] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
 };
 
 static void smtp_session_parse_error(struct smtp_session *s, const struct smtp_parse_error *err)
@@ -574,8 +572,8 @@ static void smtp_session_command(struct smtp_session *s, const char *line, size_
 	 */
 	if (more_input && smtp_session_limits(s)->strict_pipelining &&
 	    ((row->flags & SMTP_CMD_GROUP_END) || !s->esmtp)) {
-		log_info("session %llu from %s: pipelining violation after %s", (unsigned long long)s->no,
-		         s->client_ip, smtp_verb_name(cmd.verb));
+		log_info("session %llu from %s: pipelining violation after %s", (unsigned long long)s->no, s->client_ip,
+		         smtp_verb_name(cmd.verb));
 		smtp_reply_nocount(s, 554, "5.5.0",
 		                   "Error: SMTP protocol synchronization: %s must wait for the reply to %s (RFC 2920)",
 		                   s->esmtp ? "the client" : "a client that did not use EHLO",
@@ -777,7 +775,8 @@ static int smtp_session_read_line(struct smtp_session *s, struct evbuffer *in)
 	if (s->discarding_line || total > SMTP_COMMAND_LINE_MAX) {
 		evbuffer_drain(in, total);
 		s->discarding_line = 0;
-		smtp_reply(s, 500, "5.5.2", "Error: line too long (the limit is %d octets with CRLF, RFC 5321 4.5.3.1.4)",
+		smtp_reply(s, 500, "5.5.2",
+		           "Error: line too long (the limit is %d octets with CRLF, RFC 5321 4.5.3.1.4)",
 		           SMTP_COMMAND_LINE_MAX);
 		return 1;
 	}

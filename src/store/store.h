@@ -32,12 +32,12 @@ enum store_durability {
 };
 
 struct store_options {
-	const char *dir;                  /* data folder; created (0700) when missing */
+	const char *dir; /* data folder; created (0700) when missing */
 	enum store_durability durability;
-	uint64_t max_messages;            /* 0 = unlimited; oldest removed first */
-	int64_t max_age_ms;               /* 0 = unlimited */
-	size_t max_batch_messages;        /* 0 = default (512) */
-	size_t max_batch_bytes;           /* 0 = default (64 MiB) */
+	uint64_t max_messages;     /* 0 = unlimited; oldest removed first */
+	int64_t max_age_ms;        /* 0 = unlimited */
+	size_t max_batch_messages; /* 0 = default (512) */
+	size_t max_batch_bytes;    /* 0 = default (64 MiB) */
 };
 
 /* One RCPT TO of a message. */
@@ -50,11 +50,11 @@ struct store_rcpt {
 /* Everything the SMTP session knows about a message besides its bytes. */
 struct store_envelope {
 	int64_t received_at_ms;
-	char *mail_from;  /* "" for the null reverse-path <> */
+	char *mail_from; /* "" for the null reverse-path <> */
 	struct store_rcpt *rcpts;
 	size_t nrcpts;
-	char *helo;       /* HELO/EHLO argument */
-	char *helo_verb;  /* "HELO" or "EHLO" */
+	char *helo;      /* HELO/EHLO argument */
+	char *helo_verb; /* "HELO" or "EHLO" */
 	char *client_ip;
 	uint16_t client_port;
 	char *listener_mode; /* "smtp", "submission", "submissions" */
@@ -64,16 +64,16 @@ struct store_envelope {
 	int64_t declared_size; /* SIZE=, -1 when absent */
 	char *body;            /* "7BIT", "8BITMIME", "BINARYMIME" or NULL */
 	int smtputf8;
-	char *ret;             /* "FULL", "HDRS" or NULL */
-	char *envid;           /* as sent or NULL */
+	char *ret;   /* "FULL", "HDRS" or NULL */
+	char *envid; /* as sent or NULL */
 	/* What the data reader noticed (policy in docs/ARCHITECTURE.md). */
 	int bare_lf, bare_cr, long_lines, nul_bytes;
 };
 
 struct store_message {
-	uint64_t id;              /* from core/id.h: sorts by arrival */
+	uint64_t id; /* from core/id.h: sorts by arrival */
 	struct store_envelope env;
-	uint8_t *raw;             /* exactly the message the client meant */
+	uint8_t *raw; /* exactly the message the client meant */
 	size_t raw_len;
 };
 
@@ -100,8 +100,8 @@ void store_run_completions(struct store *st);
 /* ---- reading (owner thread) ---- */
 
 struct store_query {
-	const char *inbox;   /* NULL = all; matched case-insensitively */
-	uint64_t before;     /* 0 = from the newest; else ids strictly older than this */
+	const char *inbox; /* NULL = all; matched case-insensitively */
+	uint64_t before;   /* 0 = from the newest; else ids strictly older than this */
 	size_t limit;
 };
 
@@ -110,15 +110,15 @@ struct store_list_item {
 	int64_t received_at_ms;
 	int64_t size;
 	char *mail_from;
-	char *from_json;    /* JSON object {"name":..,"address":..} or "null" */
-	char *to_json;      /* JSON array of {"name","address"} */
-	char *subject;      /* decoded, or NULL */
+	char *from_json; /* JSON object {"name":..,"address":..} or "null" */
+	char *to_json;   /* JSON array of {"name","address"} */
+	char *subject;   /* decoded, or NULL */
 	char **inboxes;
 	size_t ninboxes;
 };
 
 struct store_list {
-	int64_t total;      /* messages matching the filter, ignoring before/limit */
+	int64_t total; /* messages matching the filter, ignoring before/limit */
 	struct store_list_item *items;
 	size_t nitems;
 };
@@ -128,9 +128,9 @@ struct store_message_info {
 	struct store_list_item item;
 	struct store_envelope env; /* env.rcpts filled; received_at_ms as in item */
 	char *cc_json;
-	char *date;         /* Date: header as sent, or NULL */
-	int64_t date_ms;    /* parsed Date:, INT64_MIN when absent or unparseable */
-	char *message_id;   /* without <>, or NULL */
+	char *date;       /* Date: header as sent, or NULL */
+	int64_t date_ms;  /* parsed Date:, INT64_MIN when absent or unparseable */
+	char *message_id; /* without <>, or NULL */
 };
 
 /* Each returns 0 on success, 1 when the id does not exist, -1 on error (err filled). */

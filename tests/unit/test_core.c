@@ -165,10 +165,10 @@ static void test_utf8(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_id_monotonic), cmocka_unit_test(test_id_format_sorts),
-		cmocka_unit_test(test_id_parse),     cmocka_unit_test(test_durations),
-		cmocka_unit_test(test_sizes),        cmocka_unit_test(test_hostport),
-		cmocka_unit_test(test_listener_spec), cmocka_unit_test(test_utf8),
+	        cmocka_unit_test(test_id_monotonic),  cmocka_unit_test(test_id_format_sorts),
+	        cmocka_unit_test(test_id_parse),      cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_sizes),         cmocka_unit_test(test_hostport),
+	        cmocka_unit_test(test_listener_spec), cmocka_unit_test(test_utf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -197,20 +197,20 @@ static void test_inspect(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_simple),
-		cmocka_unit_test(test_empty_message),
-		cmocka_unit_test(test_unstuffing),
-		cmocka_unit_test(test_dot_not_at_line_start),
-		cmocka_unit_test(test_stops_at_end_leaves_rest),
-		cmocka_unit_test(test_bare_lf_does_not_end),
-		cmocka_unit_test(test_bare_cr),
-		cmocka_unit_test(test_dot_cr_not_lf),
-		cmocka_unit_test(test_not_finished),
-		cmocka_unit_test(test_nul_and_long_lines),
-		cmocka_unit_test(test_stuffed_long_line_counts_unstuffed),
-		cmocka_unit_test(test_overflow_keeps_reading),
-		cmocka_unit_test(test_overflow_same_for_any_split),
-		cmocka_unit_test(test_inspect),
+	        cmocka_unit_test(test_simple),
+	        cmocka_unit_test(test_empty_message),
+	        cmocka_unit_test(test_unstuffing),
+	        cmocka_unit_test(test_dot_not_at_line_start),
+	        cmocka_unit_test(test_stops_at_end_leaves_rest),
+	        cmocka_unit_test(test_bare_lf_does_not_end),
+	        cmocka_unit_test(test_bare_cr),
+	        cmocka_unit_test(test_dot_cr_not_lf),
+	        cmocka_unit_test(test_not_finished),
+	        cmocka_unit_test(test_nul_and_long_lines),
+	        cmocka_unit_test(test_stuffed_long_line_counts_unstuffed),
+	        cmocka_unit_test(test_overflow_keeps_reading),
+	        cmocka_unit_test(test_overflow_same_for_any_split),
+	        cmocka_unit_test(test_inspect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
