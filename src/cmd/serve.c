@@ -23,12 +23,20 @@
 #include "core/xmalloc.h"
 #include "http/http_server.h"
 #include "msg/msg_summary.h"
+#include "smtp/smtp_auth.h"
 #include "smtp/smtp_server.h"
 #include "store/store.h"
+#include "tls/tls.h"
+
+#include <jansson.h>
+#include <openssl/ssl.h>
+#include <sys/stat.h>
 
 #define SERVE_MAX_LISTENERS 32
 #define SERVE_DEFAULT_DATA  "./mailscope-data"
 #define SERVE_DEFAULT_HTTP  "127.0.0.1:8025"
+/* At shutdown, how long messages already received may take to be committed and answered. */
+#define SERVE_DRAIN_MS 10000
 /* Descriptors kept free for the store, HTTP clients and logs beyond SMTP sessions. */
 #define SERVE_FD_RESERVE 64
 
@@ -50,6 +58,9 @@ struct serve_options {
 	struct smtp_limits limits;
 	enum log_level log_level;
 	enum log_format log_format;
+	struct tls_config tls;
+	const char *users_file;
+	struct smtp_auth_policy auth;
 };
 
 struct serve_ctx {
@@ -59,6 +70,9 @@ struct serve_ctx {
 	struct http_server *http;
 	struct id_gen ids;
 	int stopping;
+	int store_open;
+	struct tls_context *tls;
+	struct smtp_users *users;
 };
 
 static void serve_usage(FILE *f)
@@ -93,11 +107,26 @@ static void serve_usage(FILE *f)
 	           "  --long-lines accept|reject    lines over 998 octets (default accept, noted)\n"
 	           "  --nul-bytes accept|reject     NUL in message data (default accept, noted)\n"
 	           "  --pipelining strict|lenient   reject RFC 2920 synchronization errors (default strict)\n"
+	           "  --greeting-delay DURATION wait before the greeting; input before it is noted (default 0)\n"
+	           "\n"
+	           "TLS and AUTH:\n"
+	           "  --tls-cert FILE --tls-key FILE  certificate chain and key (PEM); default: a certificate\n"
+	           "                            generated on first start and kept in the data folder\n"
+	           "  --tls-min-version 1.2|1.3|1.1|1.0  oldest TLS version accepted (default 1.2)\n"
+	           "  --implicit-tls-wait DURATION  on submissions listeners, silence this long means the\n"
+	           "                            client waits for a plaintext banner (default 3s)\n"
+	           "  --require-tls             smtp/submission: MAIL before STARTTLS gets 530 5.7.0\n"
+	           "  --auth any|required       any (default): any credentials succeed and are recorded;\n"
+	           "                            required: submission listeners refuse MAIL without AUTH\n"
+	           "  --users FILE              user:password lines; then credentials are checked\n"
+	           "  --allow-insecure-auth     offer and accept AUTH without TLS\n"
 	           "\n"
 	           "Output:\n"
 	           "  --log-level debug|info|warn|error   default info\n"
 	           "  --log-format text|json              default text\n"
-	           "  --ready-file FILE         write the bound addresses as JSON once listening\n");
+	           "  --ready-file FILE         write the bound addresses as JSON once listening\n"
+	           "  --transcript-max SIZE     transcript kept per session (default 64k; message data is never kept\n"
+	           "                            in transcripts, only its size)\n");
 }
 
 enum {
@@ -124,6 +153,16 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_LOG_FORMAT,
 	OPT_READY_FILE,
+	OPT_GREETING_DELAY,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_MIN_VERSION,
+	OPT_IMPLICIT_TLS_WAIT,
+	OPT_REQUIRE_TLS,
+	OPT_AUTH,
+	OPT_USERS,
+	OPT_ALLOW_INSECURE_AUTH,
+	OPT_TRANSCRIPT_MAX,
 	OPT_HELP,
 };
 
@@ -151,6 +190,16 @@ static const struct option serve_longopts[] = {
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"ready-file", required_argument, NULL, OPT_READY_FILE},
+        {"greeting-delay", required_argument, NULL, OPT_GREETING_DELAY},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-min-version", required_argument, NULL, OPT_TLS_MIN_VERSION},
+        {"implicit-tls-wait", required_argument, NULL, OPT_IMPLICIT_TLS_WAIT},
+        {"require-tls", no_argument, NULL, OPT_REQUIRE_TLS},
+        {"auth", required_argument, NULL, OPT_AUTH},
+        {"users", required_argument, NULL, OPT_USERS},
+        {"allow-insecure-auth", no_argument, NULL, OPT_ALLOW_INSECURE_AUTH},
+        {"transcript-max", required_argument, NULL, OPT_TRANSCRIPT_MAX},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -341,6 +390,50 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 			o->ready_file = optarg;
 			break;
 		case 'h':
+		case OPT_GREETING_DELAY:
+			if (serve_duration(name, optarg, &o->limits.greeting_delay_ms) < 0)
+				return -1;
+			break;
+		case OPT_TLS_CERT:
+			o->tls.cert_file = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls.key_file = optarg;
+			break;
+		case OPT_TLS_MIN_VERSION:
+			if (tls_parse_version(optarg, &o->tls.min_version) < 0)
+				return serve_fail(name, "expected 1.0, 1.1, 1.2 or 1.3");
+			break;
+		case OPT_IMPLICIT_TLS_WAIT:
+			if (serve_duration(name, optarg, &o->limits.implicit_tls_wait_ms) < 0)
+				return -1;
+			if (o->limits.implicit_tls_wait_ms < 100)
+				return serve_fail(name, "must be at least 100ms");
+			break;
+		case OPT_REQUIRE_TLS:
+			o->auth.require_tls = 1;
+			break;
+		case OPT_AUTH:
+			if (strcmp(optarg, "any") == 0)
+				o->auth.required = 0;
+			else if (strcmp(optarg, "required") == 0)
+				o->auth.required = 1;
+			else
+				return serve_fail(name, "expected any or required");
+			break;
+		case OPT_USERS:
+			o->users_file = optarg;
+			break;
+		case OPT_ALLOW_INSECURE_AUTH:
+			o->auth.allow_insecure = 1;
+			break;
+		case OPT_TRANSCRIPT_MAX:
+			if (units_parse_size(optarg, &n, err, sizeof err) < 0)
+				return serve_fail(name, err);
+			if (n > (uint64_t)64 << 20)
+				return serve_fail(name, "must be at most 64M");
+			o->limits.transcript_max_bytes = (size_t)n;
+			break;
 		case OPT_HELP:
 			serve_usage(stdout);
 			return 1;
@@ -363,7 +456,15 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 			if (serve_add_listener(o, defs[i]) < 0)
 				return -1;
 	}
+	if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL)) {
+		fprintf(stderr,
+		        "mailscope serve: --tls-cert and --tls-key go together: give both, or neither to use the "
+		        "generated certificate\n");
+		return -1;
+	}
 	o->store.dir = o->data_dir;
+	o->tls.data_dir = o->data_dir;
+	o->tls.hostname = o->hostname;
 	return 0;
 }
 
@@ -380,6 +481,7 @@ static struct store_message *serve_convert(struct smtp_message *m, uint64_t id)
 	struct store_message *sm = xcalloc(1, sizeof *sm);
 	struct store_envelope *e = &sm->env;
 	sm->id = id;
+	sm->session_id = m->session_id;
 	e->received_at_ms = m->received_at_ms;
 	e->mail_from = m->mail_from;
 	e->nrcpts = m->nrcpts;
@@ -429,6 +531,73 @@ static void serve_on_message(void *arg, struct smtp_message *m, struct smtp_deli
 	struct serve_ctx *ctx = arg;
 	uint64_t id = id_next(&ctx->ids, m->received_at_ms);
 	store_submit(ctx->store, serve_convert(m, id), serve_stored, d);
+}
+
+static char *serve_diagnostics_json(const struct smtp_session_record *r)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < r->ndiags; i++) {
+		const struct smtp_diag_def *def = smtp_diag_def(r->diags[i].code);
+		char at[40];
+		timeutil_format_rfc3339(r->diags[i].at_ms, at, sizeof at);
+		json_array_append_new(a, json_pack("{ssssssssssss}", "code", def->code, "severity",
+		                                   smtp_diag_severity_name(def->severity), "message", def->message,
+		                                   "fix", def->fix, "evidence", r->diags[i].evidence, "at", at));
+	}
+	char *text = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return text;
+}
+
+static void serve_on_session_end(void *arg, struct smtp_session_record *r)
+{
+	struct serve_ctx *ctx = arg;
+	struct store_session *ss = xcalloc(1, sizeof *ss);
+	ss->id = r->id;
+	ss->started_at_ms = r->started_at_ms;
+	ss->ended_at_ms = r->ended_at_ms;
+	ss->listener_mode = serve_take(r->listener_mode);
+	ss->listener_addr = r->listener_addr;
+	r->listener_addr = NULL;
+	ss->client_ip = r->client_ip;
+	r->client_ip = NULL;
+	ss->client_port = r->client_port;
+	ss->helo = r->helo;
+	r->helo = NULL;
+	ss->tls_mode = serve_take(r->tls_mode);
+	ss->tls_version = r->tls_version;
+	ss->tls_cipher = r->tls_cipher;
+	ss->tls_sni = r->tls_sni;
+	r->tls_version = r->tls_cipher = r->tls_sni = NULL;
+	ss->auth_user = r->auth_user;
+	r->auth_user = NULL;
+	ss->auth_mech = serve_take(r->auth_mech);
+	ss->end_reason = serve_take(r->end_reason);
+	ss->nmessages = r->nmessages;
+	ss->nerrors = r->nerrors;
+	if (r->omitted_lines) {
+		char note[160];
+		int n = snprintf(note, sizeof note,
+		                 "%lld\t*\t%zu more lines left out (transcript limit, see --transcript-max)\n",
+		                 (long long)(r->ended_at_ms - r->started_at_ms), r->omitted_lines);
+		r->transcript = xrealloc(r->transcript, r->transcript_len + (size_t)n + 1);
+		memcpy(r->transcript + r->transcript_len, note, (size_t)n);
+		r->transcript_len += (size_t)n;
+	}
+	r->transcript = xrealloc(r->transcript, r->transcript_len + 1);
+	r->transcript[r->transcript_len] = '\0';
+	ss->transcript = r->transcript; /* the compact text form; the API turns it into JSON */
+	r->transcript = NULL;
+	ss->diagnostics_json = serve_diagnostics_json(r);
+	ss->ncodes = r->ndiags;
+	ss->codes = xcalloc(r->ndiags ? r->ndiags : 1, sizeof *ss->codes);
+	for (size_t i = 0; i < r->ndiags; i++)
+		ss->codes[i] = xstrdup(smtp_diag_def(r->diags[i].code)->code);
+	smtp_session_record_free(r);
+	if (ctx->store_open)
+		store_submit_session(ctx->store, ss);
+	else
+		store_session_free(ss);
 }
 
 static void serve_completions(evutil_socket_t fd, short what, void *arg)
@@ -514,6 +683,7 @@ int cmd_serve(int argc, char **argv)
 		msg_shutdown();
 		return 1;
 	}
+	ctx.store_open = 1;
 	/* Ids continue from the newest stored one, even if the clock stepped back since. */
 	uint64_t latest;
 	if (store_latest_id(ctx.store, &latest, err, sizeof err) == 0)
@@ -535,11 +705,32 @@ int cmd_serve(int argc, char **argv)
 	event_add(sigint, NULL);
 	event_add(sigterm, NULL);
 
+	ctx.tls = tls_context_new(&o.tls, err, sizeof err);
+	if (ctx.tls == NULL) {
+		fprintf(stderr, "mailscope serve: %s\n", err);
+		goto out;
+	}
+	if (o.users_file) {
+		char warning[512] = "";
+		ctx.users = smtp_users_load(o.users_file, err, sizeof err, warning, sizeof warning);
+		if (ctx.users == NULL) {
+			fprintf(stderr, "mailscope serve: --users: %s\n", err);
+			goto out;
+		}
+		if (warning[0])
+			log_warn("--users: %s", warning);
+		o.auth.users = ctx.users;
+	}
 	struct smtp_server_config scfg = {
 	        .hostname = o.hostname,
 	        .limits = o.limits,
+	        .auth = o.auth,
+	        .tls = ctx.tls,
+	        .ids = &ctx.ids,
 	        .on_message = serve_on_message,
 	        .on_message_arg = &ctx,
+	        .on_session_end = serve_on_session_end,
+	        .on_session_end_arg = &ctx,
 	};
 	ctx.smtp = smtp_server_new(ctx.base, &scfg);
 	char bound[SERVE_MAX_LISTENERS][64];
@@ -560,11 +751,18 @@ int cmd_serve(int argc, char **argv)
 
 	printf("mailscope %s serving (pid %d)\n", MAILSCOPE_VERSION, (int)getpid());
 	for (size_t i = 0; i < o.nlisteners; i++) {
-		const char *note = "";
-		if (o.listeners[i].mode == SMTP_MODE_SUBMISSIONS)
-			note = "  (implicit TLS not implemented yet: speaks plaintext)";
-		printf("  %-12s smtp://%s%s\n", smtp_mode_name(o.listeners[i].mode), bound[i], note);
+		static const char *const notes[] = {"STARTTLS offered", "STARTTLS offered", "implicit TLS"};
+		printf("  %-12s %s%s  (%s)\n", smtp_mode_name(o.listeners[i].mode),
+		       o.listeners[i].mode == SMTP_MODE_SUBMISSIONS ? "smtps://" : "smtp://", bound[i],
+		       notes[o.listeners[i].mode]);
 	}
+	printf("  %-12s %s %s\n", "tls", tls_context_generated(ctx.tls) ? "generated certificate" : "certificate",
+	       tls_context_cert_path(ctx.tls));
+	printf("  %-12s %s\n", "", tls_context_describe(ctx.tls));
+	printf("  %-12s SHA-256 %s\n", "", tls_context_fingerprint(ctx.tls));
+	printf("  %-12s %s%s\n", "auth",
+	       o.auth.users ? "checked against --users" : "any credentials accepted (--auth any)",
+	       o.auth.required ? ", required on submission ports" : "");
 	if (!o.http_off)
 		printf("  %-12s http://%s/api/v1/messages\n", "http", http_bound);
 	printf("  %-12s %s (durability %s)\n", "data", o.data_dir,
@@ -581,13 +779,22 @@ out:
 	 * Orderly stop: read no more commands, commit what was handed over and
 	 * answer those clients, give the replies a moment to leave, then close.
 	 */
-	smtp_server_shutdown_begin(ctx.smtp);
+	if (ctx.smtp) {
+		smtp_server_shutdown_begin(ctx.smtp);
+		int64_t deadline = timeutil_monotonic_ms() + SERVE_DRAIN_MS;
+		while (smtp_server_pending_deliveries(ctx.smtp) > 0 && timeutil_monotonic_ms() < deadline)
+			event_base_loop(ctx.base, EVLOOP_ONCE);
+		for (int i = 0; i < 10; i++)
+			event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+		/* Sessions end here and hand their records to the store, which is still open. */
+		smtp_server_free(ctx.smtp);
+	}
 	event_del(done_ev);
 	store_close(ctx.store);
-	for (int i = 0; i < 10; i++)
-		event_base_loop(ctx.base, EVLOOP_NONBLOCK);
-	smtp_server_free(ctx.smtp);
+	ctx.store_open = 0;
 	http_server_free(ctx.http);
+	tls_context_free(ctx.tls);
+	smtp_users_free(ctx.users);
 	event_free(done_ev);
 	event_free(sigint);
 	event_free(sigterm);

@@ -64,6 +64,40 @@ static void log_json_string(struct buf *b, const char *s)
 	buf_append_byte(b, '"');
 }
 
+void log_event(enum log_level level, const char *msg, const char *const *kv, size_t nkv)
+{
+	if (level < log_min)
+		return;
+	char stamp[40];
+	timeutil_format_rfc3339(timeutil_now_ms(), stamp, sizeof stamp);
+	struct buf b;
+	buf_init(&b);
+	if (log_fmt == LOG_FORMAT_JSON) {
+		buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", stamp, log_names[level]);
+		log_json_string(&b, msg);
+		for (size_t i = 0; i < nkv; i++) {
+			buf_append_byte(&b, ',');
+			log_json_string(&b, kv[2 * i]);
+			buf_append_byte(&b, ':');
+			log_json_string(&b, kv[2 * i + 1] ? kv[2 * i + 1] : "");
+		}
+		buf_append_str(&b, "}\n");
+	} else {
+		buf_printf(&b, "%s %-5s %s", stamp, log_names[level], msg);
+		for (size_t i = 0; i < nkv; i++) {
+			const char *v = kv[2 * i + 1] ? kv[2 * i + 1] : "";
+			if (*v == '\0' || strpbrk(v, " \"=\t"))
+				buf_printf(&b, " %s=", kv[2 * i]), log_json_string(&b, v);
+			else
+				buf_printf(&b, " %s=%s", kv[2 * i], v);
+		}
+		buf_append_byte(&b, '\n');
+	}
+	ssize_t unused = write(STDERR_FILENO, b.data, b.len);
+	(void)unused;
+	buf_free(&b);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	if (level < log_min)

@@ -178,6 +178,8 @@ void api_messages_get(struct http_request *r)
 	json_object_set_new(o, "date", http_json_string(info.date));
 	json_object_set_new(o, "date_parsed", info.date_ms == INT64_MIN ? json_null() : http_json_time(info.date_ms));
 	json_object_set_new(o, "message_id", http_json_string(info.message_id));
+	/* The connection it came in on (GET /api/v1/sessions/{id}); null for mail stored before sessions were kept. */
+	json_object_set_new(o, "session_id", info.session_id != 0 ? http_json_id(info.session_id) : json_null());
 	json_object_set_new(o, "envelope", api_envelope(&info.env));
 	store_message_info_free(&info);
 	http_reply_json(r, 200, o);

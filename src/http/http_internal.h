@@ -43,5 +43,7 @@ void api_health(struct http_request *r);
 void api_messages_list(struct http_request *r);
 void api_messages_get(struct http_request *r);
 void api_messages_raw(struct http_request *r);
+void api_sessions_list(struct http_request *r);
+void api_sessions_get(struct http_request *r);
 
 #endif

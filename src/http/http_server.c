@@ -43,6 +43,8 @@ static const struct http_route http_routes[] = {
         {"/api/v1/messages", api_messages_list},
         {"/api/v1/messages/*", api_messages_get},
         {"/api/v1/messages/*/raw", api_messages_raw},
+        {"/api/v1/sessions", api_sessions_list},
+        {"/api/v1/sessions/*", api_sessions_get},
 };
 
 static void http_common_headers(struct evhttp_request *req, const char *content_type)

@@ -1,6 +1,14 @@
 /*
- * smtp_internal: what smtp_server.c (listeners, connection accounting) and
- * smtp_session.c (one conversation) share. Not used outside src/smtp.
+ * smtp_internal: what the files of the SMTP server share. Not used outside
+ * src/smtp.
+ *
+ *   smtp_server.c      listeners, connection accounting, shutdown
+ *   smtp_session.c     one connection's I/O: plaintext and TLS bufferevents,
+ *                      first-byte sniffing, STARTTLS, replies, the input loop
+ *   smtp_commands.c    the command table: check/proceed per verb, DATA/BDAT
+ *                      completion, hand-over to the owner
+ *   smtp_session_auth.c  AUTH and its SASL exchange
+ *   smtp_transcript.c  the session record: transcript lines and diagnostics
  */
 #ifndef MAILSCOPE_SMTP_INTERNAL_H
 #define MAILSCOPE_SMTP_INTERNAL_H
@@ -9,7 +17,9 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "smtp/smtp_auth.h"
 #include "smtp/smtp_data.h"
+#include "smtp/smtp_diag.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_server.h"
 
@@ -17,6 +27,7 @@ struct bufferevent;
 struct evconnlistener;
 struct event;
 struct evbuffer;
+typedef struct ssl_st SSL;
 
 struct smtp_listener {
 	struct smtp_server *srv;
@@ -43,16 +54,21 @@ struct smtp_server {
 	unsigned nsessions;
 	struct smtp_ip_count *ip_counts[SMTP_IP_BUCKETS];
 	uint64_t next_session_no;
+	uint64_t auth_nonce;
 	int shutting_down; /* no more input is processed */
 };
 
 enum smtp_state {
+	SMTP_STATE_SNIFFING,  /* implicit TLS port: waiting for the first bytes */
+	SMTP_STATE_HANDSHAKE, /* TLS handshake in progress */
+	SMTP_STATE_GREETING,  /* --greeting-delay: connected, greeting not sent yet */
 	SMTP_STATE_CONNECTED, /* greeting sent, no HELO/EHLO yet */
 	SMTP_STATE_GREETED,   /* HELO/EHLO done, no transaction */
 	SMTP_STATE_MAIL,      /* MAIL accepted */
 	SMTP_STATE_RCPT,      /* at least one RCPT accepted */
 	SMTP_STATE_DATA,      /* reading DATA content */
 	SMTP_STATE_BDAT,      /* reading a BDAT chunk */
+	SMTP_STATE_AUTH,      /* inside an AUTH exchange: lines are SASL responses */
 	SMTP_STATE_COMMIT,    /* message handed over; waiting for the store */
 	SMTP_STATE_CLOSING,   /* last reply queued; close once written */
 };
@@ -80,7 +96,11 @@ enum smtp_chunk_fate {
 struct smtp_session {
 	struct smtp_server *srv;
 	struct smtp_listener *lst;
-	struct bufferevent *bev;
+	int fd;                  /* owned by the session, closed in smtp_session_free */
+	struct bufferevent *bev; /* NULL while sniffing an implicit-TLS port */
+	struct event *sniff_ev;  /* implicit TLS: readiness of the first bytes, and the silence timer */
+	SSL *ssl;                /* NULL without TLS; owned by the OpenSSL bufferevent */
+	int tls_bev;             /* bev is an OpenSSL bufferevent (it owns ssl and the socket) */
 	struct smtp_session *prev, *next;
 	uint64_t no;
 	enum smtp_state state;
@@ -88,31 +108,83 @@ struct smtp_session {
 	uint16_t client_port;
 	char *helo;
 	int esmtp;
+	int tls;          /* the channel is encrypted */
+	int tls_pending;  /* STARTTLS answered 220: switch once the reply is written */
+	int sniffed;      /* the first client bytes have been classified */
+	int direct_write; /* replies may be written straight to the socket (plaintext only) */
+	int authenticated;
+	struct smtp_auth_exchange *auth; /* during SMTP_STATE_AUTH */
 	struct smtp_txn *txn;
 	unsigned errors;
 	int discarding_line;            /* inside a command line longer than the limit */
 	int paused;                     /* not processing input: delayed reply or full output */
 	int eof;                        /* client closed its side */
 	int dead;                       /* connection gone; freed when the store answers */
-	struct event *delay_ev;         /* error tarpit; created on first use */
+	int broken;                     /* a write failed: the client is gone */
+	struct event *timer;            /* error tarpit and greeting delay; created on first use */
 	struct evbuffer *held;          /* replies held back by the tarpit */
 	struct evbuffer *out;           /* replies not yet handed to the socket (smtp_session_flush) */
-	int broken;                     /* a write failed: the client is gone */
 	struct smtp_delivery *delivery; /* set while in SMTP_STATE_COMMIT */
 	uint64_t chunk_remaining;       /* BDAT: octets of the current chunk still to read */
 	uint64_t chunk_size;
 	int chunk_last;
 	enum smtp_chunk_fate chunk_fate;
 	int ip_counted;
+	struct smtp_session_record rec;
 };
 
 struct smtp_delivery {
 	struct smtp_session *session;
 };
 
+/* ---- smtp_session.c ---- */
 void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr *sa);
 /* Shutdown: answer 421 and free. */
 void smtp_session_abort(struct smtp_session *s, const char *reply);
+const struct smtp_limits *smtp_session_limits(const struct smtp_session *s);
+/* A reply line; counts_as_error: replies >= 400 count towards the error limits. */
+void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+void smtp_reply_nocount(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* One line of a multi-line reply, already formatted ("250-PIPELINING"), without CRLF. */
+void smtp_reply_line(struct smtp_session *s, const char *line);
+/* Nothing more is read; the session closes once the last reply is written. */
+void smtp_session_close_after_reply(struct smtp_session *s, const char *reason);
+void smtp_session_reset(struct smtp_session *s);
+void smtp_txn_free(struct smtp_txn *t);
+/* Discards input already received (STARTTLS injection). Returns the bytes dropped, first ones in sample. */
+size_t smtp_session_discard_input(struct smtp_session *s, char *sample, size_t samplelen);
+/* The session's input continues (after the store answered). */
+void smtp_session_process(struct smtp_session *s);
+
+/* ---- smtp_commands.c ---- */
+void smtp_session_command(struct smtp_session *s, const char *line, size_t len, int more_input);
+/* RFC 2920 3.1 check for a command about to run; -1 after refusing and closing. */
+int smtp_session_check_pipelining(struct smtp_session *s, const char *verb, int group_end, int more_input);
+void smtp_session_data_done(struct smtp_session *s);
+void smtp_session_chunk_done(struct smtp_session *s);
+/* The EHLO keyword list depends on TLS and AUTH state. */
+int smtp_session_offers_starttls(const struct smtp_session *s);
+int smtp_session_offers_auth(const struct smtp_session *s);
+
+/* ---- smtp_session_auth.c ---- */
+/* An "AUTH ..." command line (may be up to SMTP_AUTH_LINE_MAX). */
+void smtp_session_auth_command(struct smtp_session *s, const char *line, size_t len, int more_input);
+/* A client line while in SMTP_STATE_AUTH. */
+void smtp_session_auth_response(struct smtp_session *s, const char *line, size_t len);
+void smtp_session_auth_free(struct smtp_session *s);
+
+/* ---- smtp_transcript.c ---- */
+void smtp_transcript_add(struct smtp_session *s, char dir, const char *text, size_t len);
+void smtp_transcript_addf(struct smtp_session *s, char dir, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Records a diagnostic event (and logs it as one structured line). */
+void smtp_diag(struct smtp_session *s, enum smtp_diag_code code, const char *evidence_fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+/* Frees what the record holds (the record itself is part of the session). */
+void smtp_session_record_clear(struct smtp_session_record *r);
+/* Printable rendering of client bytes for evidence: escapes, at most max bytes of input. */
+void smtp_transcript_escape(const char *in, size_t len, size_t max, char *out, size_t outlen);
 
 /* Connection accounting (smtp_server.c). */
 void smtp_server_session_added(struct smtp_server *srv, struct smtp_session *s);

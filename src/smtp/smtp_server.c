@@ -43,6 +43,9 @@ void smtp_limits_default(struct smtp_limits *l)
 	l->long_lines = SMTP_POLICY_ACCEPT;
 	l->nul_bytes = SMTP_POLICY_ACCEPT;
 	l->strict_pipelining = 1;
+	l->implicit_tls_wait_ms = 3000;
+	l->greeting_delay_ms = 0;
+	l->transcript_max_bytes = 64 * 1024;
 }
 
 int smtp_listener_spec_parse(const char *s, struct smtp_listener_spec *out, char *err, size_t errlen)
@@ -96,6 +99,11 @@ static void smtp_server_accept_error(struct evconnlistener *evl, void *arg)
 int smtp_server_listen(struct smtp_server *srv, const struct smtp_listener_spec *spec, char *bound_addr,
                        size_t bound_len, char *err, size_t errlen)
 {
+	if (spec->mode == SMTP_MODE_SUBMISSIONS && srv->cfg.tls == NULL) {
+		snprintf(err, errlen, "submissions listener %s:%u needs TLS, which is not configured", spec->addr.host,
+		         spec->addr.port);
+		return -1;
+	}
 	struct addrinfo hints = {0}, *res = NULL;
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -174,6 +182,14 @@ void smtp_server_shutdown_begin(struct smtp_server *srv)
 	srv->shutting_down = 1;
 }
 
+unsigned smtp_server_pending_deliveries(const struct smtp_server *srv)
+{
+	unsigned n = 0;
+	for (const struct smtp_session *s = srv->sessions; s; s = s->next)
+		n += s->delivery != NULL;
+	return n;
+}
+
 unsigned smtp_server_session_count(const struct smtp_server *srv)
 {
 	return srv->nsessions;
@@ -249,7 +265,7 @@ void smtp_server_free(struct smtp_server *srv)
 		return;
 	smtp_server_stop_listening(srv);
 	while (srv->sessions)
-		smtp_session_abort(srv->sessions, "421 4.3.2 Service shutting down, closing connection\r\n");
+		smtp_session_abort(srv->sessions, "421 4.3.2 Service shutting down, closing connection");
 	for (int i = 0; i < SMTP_IP_BUCKETS; i++) {
 		while (srv->ip_counts[i]) {
 			struct smtp_ip_count *n = srv->ip_counts[i]->next;

@@ -15,10 +15,14 @@
 #include <stdint.h>
 
 #include "core/addr.h"
+#include "smtp/smtp_diag.h"
 
 struct event_base;
 struct smtp_server;
 struct smtp_delivery;
+struct tls_context;
+struct smtp_users;
+struct id_gen;
 
 enum smtp_mode {
 	SMTP_MODE_SMTP,        /* port 25 relay / 1025 sandbox */
@@ -47,6 +51,17 @@ struct smtp_limits {
 	enum smtp_data_policy long_lines;   /* text lines over 998 octets */
 	enum smtp_data_policy nul_bytes;    /* NUL in message data */
 	int strict_pipelining;              /* reject RFC 2920 synchronization violations */
+	int64_t implicit_tls_wait_ms; /* submissions: silence this long = a client waiting for a plaintext banner */
+	int64_t greeting_delay_ms;    /* wait this long before the greeting; input before it is an early talker */
+	size_t transcript_max_bytes;  /* per session; further lines are counted, not kept */
+};
+
+/* How SMTP AUTH and TLS requirements behave (RFC 4954, RFC 3207). */
+struct smtp_auth_policy {
+	int required;             /* submission listeners refuse MAIL without AUTH (530 5.7.0) */
+	int allow_insecure;       /* offer and accept AUTH without TLS */
+	int require_tls;          /* smtp/submission: MAIL before STARTTLS gets 530 5.7.0 */
+	struct smtp_users *users; /* NULL: any credentials succeed and are recorded */
 };
 
 void smtp_limits_default(struct smtp_limits *l);
@@ -59,6 +74,7 @@ struct smtp_rcpt {
 };
 
 struct smtp_message {
+	uint64_t session_id;
 	int64_t received_at_ms;
 	char *mail_from; /* "" for <> */
 	struct smtp_rcpt *rcpts;
@@ -82,6 +98,48 @@ struct smtp_message {
 
 void smtp_message_free(struct smtp_message *m);
 
+struct smtp_diag_event {
+	enum smtp_diag_code code;
+	char *evidence; /* what was seen, for the developer */
+	int64_t at_ms;  /* wall clock */
+};
+
+/* Everything about one connection, handed over when it ends. */
+struct smtp_session_record {
+	uint64_t id;
+	int64_t started_at_ms;
+	int64_t ended_at_ms;
+	const char *listener_mode; /* static */
+	char *listener_addr;
+	char *client_ip;
+	uint16_t client_port;
+	char *helo;
+	const char *tls_mode; /* static "implicit" / "starttls", or NULL */
+	char *tls_version, *tls_cipher, *tls_sni;
+	char *auth_user;
+	const char *auth_mech;  /* static or NULL */
+	const char *end_reason; /* static */
+	unsigned nmessages, nerrors;
+	/*
+	 * The transcript, one line per event: "<ms since start>\t<dir>\t<text>\n"
+	 * where dir is C (client), S (server) or * (an event) and text is
+	 * printable UTF-8 (control bytes escaped as \r \n \t \xNN; secrets
+	 * replaced by ****). Kept as text because writing it is the hot path and
+	 * reading it (the API) is rare.
+	 */
+	char *transcript;
+	size_t transcript_len, transcript_cap;
+	size_t nlines;
+	size_t omitted_lines; /* past transcript_max_bytes */
+	struct smtp_diag_event *diags;
+	size_t ndiags;
+};
+
+void smtp_session_record_free(struct smtp_session_record *r);
+
+/* Called on the loop thread when a session ends; the callee owns rec. */
+typedef void (*smtp_session_end_fn)(void *arg, struct smtp_session_record *rec);
+
 /*
  * Called on the loop thread with a complete message (owned by the callee).
  * The callee must later call smtp_delivery_done() exactly once, on the loop
@@ -95,8 +153,13 @@ void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const cha
 struct smtp_server_config {
 	const char *hostname; /* in the greeting and EHLO reply */
 	struct smtp_limits limits;
+	struct smtp_auth_policy auth;
+	struct tls_context *tls; /* NULL: no STARTTLS, and submissions listeners cannot start */
+	struct id_gen *ids;      /* session ids (the owner uses the same generator for message ids) */
 	smtp_message_fn on_message;
 	void *on_message_arg;
+	smtp_session_end_fn on_session_end; /* may be NULL */
+	void *on_session_end_arg;
 };
 
 struct smtp_server *smtp_server_new(struct event_base *base, const struct smtp_server_config *cfg);
@@ -109,6 +172,8 @@ void smtp_server_stop_listening(struct smtp_server *srv);
  * after this, while messages already handed over still get their answer. */
 void smtp_server_shutdown_begin(struct smtp_server *srv);
 unsigned smtp_server_session_count(const struct smtp_server *srv);
+/* Sessions whose message is with the owner, waiting for smtp_delivery_done(). */
+unsigned smtp_server_pending_deliveries(const struct smtp_server *srv);
 /* Closes every session with 421 4.3.2 and frees the server. Sessions waiting for storage are answered first. */
 void smtp_server_free(struct smtp_server *srv);
 

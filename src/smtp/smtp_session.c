@@ -1,128 +1,157 @@
 /*
- * smtp_session: one SMTP conversation (RFC 5321 with PIPELINING, SIZE,
- * 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, CHUNKING, BINARYMIME, DSN).
+ * smtp_session: one SMTP connection's I/O and life.
  *
- * A session is a table: an enum of states (smtp_internal.h) and one row per
- * command with a check function (may the command run now?) and a proceed
- * function (do it). Input is consumed in one place, smtp_session_process(),
- * which reads command lines, DATA content or BDAT chunks depending on the
- * state, and stops whenever the session must wait: for the store to commit
- * a message, for a delayed error reply, or for the client to read replies.
+ * A session reads through a libevent bufferevent: a socket one for
+ * plaintext, an OpenSSL one once TLS is on (from the first byte on a
+ * `submissions` listener, after STARTTLS elsewhere). Input is consumed in one
+ * place, smtp_session_process(), which reads command lines, DATA content or
+ * BDAT chunks depending on the state and stops whenever the session must
+ * wait: for the store, for a delayed error reply, for a TLS handshake, or for
+ * the client to read its replies. The commands themselves are in
+ * smtp_commands.c.
  *
- * Promises: replies go out in command order; a message is acknowledged with
- * 250 only after smtp_delivery_done() reports it stored; bad input gets a
- * reply naming the problem and the session goes on, except where the RFCs
- * or the error limits say to close.
+ * Before a session trusts a byte it classifies the first ones
+ * (tls/tls_sniff.h): a TLS ClientHello on a STARTTLS port, plaintext or HTTP
+ * on the implicit-TLS port and a client that stays silent there are the
+ * mistakes developers make most, and each becomes a diagnostic.
+ *
+ * Promises: replies go out in command order; plaintext pipelined behind
+ * STARTTLS is never executed (CVE-2011-0411); a session's record (transcript
+ * and diagnostics) is handed to the owner exactly once, when it ends.
  */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/addr.h"
+#include "core/id.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "smtp/smtp_internal.h"
+#include "tls/tls.h"
+#include "tls/tls_sniff.h"
 
 /* The kernel hands us at most this much unread input per session. */
 #define SMTP_INPUT_HIGH_WATER (256 * 1024)
 /* A client that does not read its replies is not given more work. */
 #define SMTP_OUTPUT_HIGH_WATER (64 * 1024)
-/* First allocation for message data when the client did not announce SIZE. */
-#define SMTP_DATA_INITIAL (16 * 1024)
-/* Never pre-allocate more than this on the word of a SIZE= parameter. */
-#define SMTP_DATA_PREALLOC_MAX (1024 * 1024)
+/* Bytes looked at to classify the first input. */
+#define SMTP_SNIFF_BYTES 512
 
-/* Rows of the command table. */
-#define SMTP_CMD_GROUP_END 0x1u /* RFC 2920 3.1: may only be the last command of a pipelined group */
-#define SMTP_CMD_NOT_ERROR 0x2u /* failures of this command are not counted as client errors */
-
-struct smtp_command_row {
-	unsigned flags;
-	int (*check)(struct smtp_session *s, const struct smtp_command *cmd);
-	void (*proceed)(struct smtp_session *s, const struct smtp_command *cmd);
-};
-
-static void smtp_session_process(struct smtp_session *s);
 static void smtp_session_free(struct smtp_session *s);
-static void smtp_session_close_after_reply(struct smtp_session *s);
 static void smtp_session_flush(struct smtp_session *s);
+static void smtp_session_start_tls(struct smtp_session *s, int implicit);
+static void smtp_session_read_cb(struct bufferevent *bev, void *arg);
+static void smtp_session_write_cb(struct bufferevent *bev, void *arg);
+static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* ---------- replies ---------- */
-
-static const struct smtp_limits *smtp_session_limits(const struct smtp_session *s)
+const struct smtp_limits *smtp_session_limits(const struct smtp_session *s)
 {
 	return &s->srv->cfg.limits;
 }
 
-static void smtp_session_tarpit_cb(evutil_socket_t fd, short what, void *arg)
+/* ---------- replies ---------- */
+
+static void smtp_session_greet(struct smtp_session *s)
+{
+	s->state = SMTP_STATE_CONNECTED;
+	char line[300];
+	snprintf(line, sizeof line, "220 %s ESMTP mailscope", s->srv->hostname);
+	smtp_reply_line(s, line);
+}
+
+static void smtp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
-	evbuffer_add_buffer(s->out, s->held);
+	if (s->state == SMTP_STATE_GREETING) {
+		smtp_session_greet(s);
+	} else if (s->held) {
+		evbuffer_add_buffer(s->out, s->held);
+	}
 	s->paused = 0;
 	smtp_session_process(s);
 }
 
+static void smtp_session_arm_timer(struct smtp_session *s, int64_t ms)
+{
+	if (s->timer == NULL)
+		s->timer = evtimer_new(s->srv->base, smtp_session_timer_cb, s);
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(s->timer, &tv);
+}
+
+void smtp_reply_line(struct smtp_session *s, const char *line)
+{
+	size_t len = strlen(line);
+	smtp_transcript_add(s, 'S', line, len);
+	evbuffer_add(s->out, line, len);
+	evbuffer_add(s->out, "\r\n", 2);
+}
+
 /*
- * Every reply goes through here. Replies of 400 and above count as client
- * errors (unless the caller says otherwise); past the soft limit each such
- * reply is held back for error_delay, and at the hard limit the session
- * ends with 421 (Postfix's smtpd_soft/hard_error_limit).
+ * Every single-line reply goes through here. Replies of 400 and above count
+ * as client errors (unless the caller says otherwise); past the soft limit
+ * each such reply is held back for error_delay, and at the hard limit the
+ * session ends with 421 (Postfix's smtpd_soft/hard_error_limit).
  */
 __attribute__((format(printf, 5, 0))) static void
 smtp_session_vreply(struct smtp_session *s, int counts_as_error, int code, const char *enh, const char *fmt, va_list ap)
 {
 	const struct smtp_limits *lim = smtp_session_limits(s);
-	struct evbuffer *out = s->out;
-	int delay = 0;
+	char text[600];
+	int n = *enh ? snprintf(text, sizeof text, "%d %s ", code, enh) : snprintf(text, sizeof text, "%d ", code);
+	vsnprintf(text + n, sizeof text - (size_t)n, fmt, ap);
 
+	int delay = 0;
 	if (code >= 400 && counts_as_error) {
 		s->errors++;
+		s->rec.nerrors++;
 		if (lim->soft_error_limit && s->errors > lim->soft_error_limit && lim->error_delay_ms > 0)
 			delay = 1;
 	}
+	smtp_transcript_add(s, 'S', text, strlen(text));
+	struct evbuffer *out = s->out;
 	if (delay) {
 		if (s->held == NULL)
 			s->held = evbuffer_new();
 		out = s->held;
 	}
-	if (*enh)
-		evbuffer_add_printf(out, "%d %s ", code, enh);
-	else
-		evbuffer_add_printf(out, "%d ", code);
-	evbuffer_add_vprintf(out, fmt, ap);
+	evbuffer_add(out, text, strlen(text));
 	evbuffer_add(out, "\r\n", 2);
 
 	if (code >= 400 && counts_as_error && lim->hard_error_limit && s->errors >= lim->hard_error_limit) {
-		evbuffer_add_printf(out, "421 4.7.0 %s Error: too many errors, closing connection\r\n",
-		                    s->srv->hostname);
-		log_info("session %llu from %s: closed after %u errors", (unsigned long long)s->no, s->client_ip,
-		         s->errors);
-		if (delay) {
+		if (delay)
 			evbuffer_add_buffer(s->out, s->held);
-			delay = 0;
-		}
-		smtp_session_close_after_reply(s);
+		char line[300];
+		snprintf(line, sizeof line, "421 4.7.0 %s Error: too many errors, closing connection",
+		         s->srv->hostname);
+		smtp_reply_line(s, line);
+		smtp_diag(s, SMTP_DIAG_TOO_MANY_ERRORS, "%u failed commands; the last reply was \"%s\"", s->errors,
+		          text);
+		smtp_session_close_after_reply(s, "too many errors");
+		return;
 	}
 	if (delay) {
-		if (s->delay_ev == NULL)
-			s->delay_ev = evtimer_new(s->srv->base, smtp_session_tarpit_cb, s);
-		struct timeval tv = {lim->error_delay_ms / 1000, (lim->error_delay_ms % 1000) * 1000};
-		evtimer_add(s->delay_ev, &tv);
+		smtp_session_arm_timer(s, lim->error_delay_ms);
 		s->paused = 1;
 	}
 }
 
-__attribute__((format(printf, 4, 5))) static void smtp_reply(struct smtp_session *s, int code, const char *enh,
-                                                             const char *fmt, ...)
+void smtp_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -130,9 +159,7 @@ __attribute__((format(printf, 4, 5))) static void smtp_reply(struct smtp_session
 	va_end(ap);
 }
 
-/* A failure that is not the client's fault (or is ordinary flow, like 452 too many recipients). */
-__attribute__((format(printf, 4, 5))) static void smtp_reply_nocount(struct smtp_session *s, int code, const char *enh,
-                                                                     const char *fmt, ...)
+void smtp_reply_nocount(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -142,7 +169,7 @@ __attribute__((format(printf, 4, 5))) static void smtp_reply_nocount(struct smtp
 
 /* ---------- lifecycle ---------- */
 
-static void smtp_txn_free(struct smtp_txn *t)
+void smtp_txn_free(struct smtp_txn *t)
 {
 	if (t == NULL)
 		return;
@@ -157,63 +184,115 @@ static void smtp_txn_free(struct smtp_txn *t)
 	free(t);
 }
 
-static void smtp_session_reset(struct smtp_session *s)
+void smtp_session_reset(struct smtp_session *s)
 {
 	smtp_txn_free(s->txn);
 	s->txn = NULL;
 	s->state = s->helo ? SMTP_STATE_GREETED : SMTP_STATE_CONNECTED;
 }
 
+/* The connection is over: hand the record to the owner (once). */
+static void smtp_session_end_record(struct smtp_session *s)
+{
+	struct smtp_session_record *r = &s->rec;
+	if (r->ended_at_ms)
+		return;
+	r->ended_at_ms = timeutil_now_ms();
+	if (r->end_reason == NULL)
+		r->end_reason = s->eof ? "client closed the connection" : "connection lost";
+	if (r->helo == NULL && s->helo)
+		r->helo = xstrdup(s->helo);
+	const struct smtp_server_config *cfg = &s->srv->cfg;
+	if (cfg->on_session_end) {
+		struct smtp_session_record *copy = xmemdup(r, sizeof *r);
+		memset(r, 0, sizeof *r);
+		r->ended_at_ms = copy->ended_at_ms;
+		cfg->on_session_end(cfg->on_session_end_arg, copy);
+	} else {
+		int64_t ended = r->ended_at_ms;
+		smtp_session_record_clear(r);
+		r->ended_at_ms = ended;
+	}
+}
+
 static void smtp_session_free(struct smtp_session *s)
 {
+	if (s->sniff_ev) {
+		event_free(s->sniff_ev);
+		s->sniff_ev = NULL;
+	}
 	if (s->bev) {
+		/* A TLS session that ends normally says so (close_notify), as RFC 8446 6.1 asks. */
+		if (s->tls && s->ssl && !s->broken)
+			SSL_shutdown(s->ssl);
 		bufferevent_free(s->bev);
 		s->bev = NULL;
+		if (s->tls_bev) {
+			/* The OpenSSL bufferevent owned the SSL and the socket. */
+			s->ssl = NULL;
+			s->fd = -1;
+		}
 	}
-	if (!s->dead)
+	if (s->fd >= 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (s->timer)
+		evtimer_del(s->timer);
+	if (!s->dead) {
 		smtp_server_session_removed(s->srv, s);
+		smtp_session_end_record(s);
+	}
 	if (s->delivery) {
 		/* The store still holds the message: keep the struct until it answers. */
 		s->dead = 1;
+		s->broken = 1; /* so that the next smtp_session_process() frees it */
 		return;
 	}
 	smtp_txn_free(s->txn);
-	if (s->delay_ev)
-		event_free(s->delay_ev);
+	smtp_session_auth_free(s);
+	if (s->timer)
+		event_free(s->timer);
 	if (s->held)
 		evbuffer_free(s->held);
 	if (s->out)
 		evbuffer_free(s->out);
 	free(s->helo);
+	smtp_session_record_clear(&s->rec);
 	free(s);
 }
 
-/* Nothing more is read; smtp_session_flush() closes once the last reply is written. */
-static void smtp_session_close_after_reply(struct smtp_session *s)
+void smtp_session_close_after_reply(struct smtp_session *s, const char *reason)
 {
 	s->state = SMTP_STATE_CLOSING;
 	s->paused = 0;
-	bufferevent_disable(s->bev, EV_READ);
+	if (s->rec.end_reason == NULL)
+		s->rec.end_reason = reason;
+	if (s->bev)
+		bufferevent_disable(s->bev, EV_READ);
 }
 
 /*
- * Replies are staged in s->out and sent here. When nothing is waiting in the
- * bufferevent, the bytes are written at once (a reply is nearly always
- * smaller than the socket buffer); only what the kernel does not take goes
- * through the bufferevent's write event. This saves the two epoll_ctl calls
- * per reply that enabling and disabling the write event costs.
+ * Replies are staged in s->out and sent here. On plaintext, when nothing is
+ * waiting in the bufferevent, the bytes are written at once (a reply is
+ * nearly always smaller than the socket buffer); only what the kernel does
+ * not take goes through the bufferevent's write event. This saves the two
+ * epoll_ctl calls per reply that enabling and disabling the write event cost.
  */
 static void smtp_session_send(struct smtp_session *s)
 {
 	if (evbuffer_get_length(s->out) == 0)
 		return;
-	if (s->broken) {
+	if (s->broken || s->bev == NULL) {
+		if (s->bev == NULL && !s->broken) {
+			/* Sniffing stage (no bufferevent yet): a plaintext hint, one attempt. */
+			evbuffer_write(s->out, s->fd);
+		}
 		evbuffer_drain(s->out, evbuffer_get_length(s->out));
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
-		if (evbuffer_write(s->out, bufferevent_getfd(s->bev)) < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-		    errno != EINTR) {
+	if (s->direct_write && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		if (evbuffer_write(s->out, s->fd) < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 			s->broken = 1; /* reset by the client: nothing more to say */
 			evbuffer_drain(s->out, evbuffer_get_length(s->out));
 			return;
@@ -223,502 +302,252 @@ static void smtp_session_send(struct smtp_session *s)
 		bufferevent_write_buffer(s->bev, s->out);
 }
 
+static int smtp_session_output_empty(struct smtp_session *s)
+{
+	return s->bev == NULL || evbuffer_get_length(bufferevent_get_output(s->bev)) == 0;
+}
+
 /* Sends what is staged; frees the session when it is done. The caller must not touch s afterwards. */
 static void smtp_session_flush(struct smtp_session *s)
 {
 	smtp_session_send(s);
-	if (s->broken || (s->state == SMTP_STATE_CLOSING && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0))
+	if (s->broken || (s->state == SMTP_STATE_CLOSING && smtp_session_output_empty(s))) {
 		smtp_session_free(s);
+		return;
+	}
+	if (s->tls_pending && smtp_session_output_empty(s))
+		smtp_session_start_tls(s, 0);
 }
 
 void smtp_session_abort(struct smtp_session *s, const char *reply)
 {
-	if (s->bev) {
-		/* One non-blocking attempt to send what is queued: the socket closes right after. */
-		struct evbuffer *out = bufferevent_get_output(s->bev);
-		evbuffer_add_buffer(out, s->out);
+	if (s->bev && !s->broken && s->state != SMTP_STATE_HANDSHAKE && s->state != SMTP_STATE_SNIFFING) {
+		if (s->rec.end_reason == NULL)
+			s->rec.end_reason = "server shutting down";
 		if (s->state != SMTP_STATE_CLOSING)
-			evbuffer_add(out, reply, strlen(reply));
-		/* The bufferevent owns the front of its output buffer, so copy it out and write(2) it. */
-		size_t len = evbuffer_get_length(out);
-		unsigned char *data = evbuffer_pullup(out, -1);
-		if (len && data) {
-			ssize_t unused = write(bufferevent_getfd(s->bev), data, len);
-			(void)unused;
+			smtp_reply_line(s, reply);
+		/* Let the bufferevent take what we hold; one attempt to send it. */
+		bufferevent_write_buffer(s->bev, s->out);
+		bufferevent_flush(s->bev, EV_WRITE, BEV_FINISHED);
+		if (!s->tls_bev) {
+			struct evbuffer *out = bufferevent_get_output(s->bev);
+			size_t len = evbuffer_get_length(out);
+			unsigned char *data = evbuffer_pullup(out, -1);
+			if (len && data) {
+				ssize_t unused = write(s->fd, data, len);
+				(void)unused;
+			}
 		}
 	}
 	smtp_session_free(s);
 }
 
-/* ---------- commands ---------- */
-
-static int smtp_check_greeted(struct smtp_session *s, const struct smtp_command *cmd)
+size_t smtp_session_discard_input(struct smtp_session *s, char *sample, size_t samplelen)
 {
-	if (s->state == SMTP_STATE_CONNECTED) {
-		smtp_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
-		return -1;
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	size_t n = evbuffer_get_length(in);
+	if (sample && samplelen) {
+		char raw[128];
+		ev_ssize_t got = evbuffer_copyout(in, raw, sizeof raw);
+		smtp_transcript_escape(raw, got > 0 ? (size_t)got : 0, 80, sample, samplelen);
 	}
-	return 0;
+	evbuffer_drain(in, n);
+	return n;
 }
 
-static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
+/* ---------- TLS ---------- */
+
+static void smtp_session_setup_bev(struct smtp_session *s)
 {
-	/* EHLO/HELO in the middle of a transaction is an implicit RSET (RFC 5321 4.1.4). */
-	smtp_txn_free(s->txn);
-	s->txn = NULL;
-	free(s->helo);
-	s->helo = xstrdup(cmd->arg);
-	s->esmtp = cmd->verb == SMTP_VERB_EHLO;
-	s->state = SMTP_STATE_GREETED;
-	struct evbuffer *out = s->out;
-	if (!s->esmtp) {
-		evbuffer_add_printf(out, "250 %s greets [%s]\r\n", s->srv->hostname, s->client_ip);
-		return;
+	const struct smtp_limits *lim = smtp_session_limits(s);
+	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb, smtp_session_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGH_WATER);
+	if (lim->idle_timeout_ms > 0) {
+		struct timeval tv = {lim->idle_timeout_ms / 1000, (lim->idle_timeout_ms % 1000) * 1000};
+		bufferevent_set_timeouts(s->bev, &tv, &tv);
 	}
-	evbuffer_add_printf(out,
-	                    "250-%s greets [%s]\r\n"
-	                    "250-PIPELINING\r\n"
-	                    "250-SIZE %llu\r\n"
-	                    "250-8BITMIME\r\n"
-	                    "250-BINARYMIME\r\n"
-	                    "250-CHUNKING\r\n"
-	                    "250-SMTPUTF8\r\n"
-	                    "250-DSN\r\n"
-	                    "250 ENHANCEDSTATUSCODES\r\n",
-	                    s->srv->hostname, s->client_ip,
-	                    (unsigned long long)smtp_session_limits(s)->max_message_size);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-static int smtp_check_mail(struct smtp_session *s, const struct smtp_command *cmd)
+/*
+ * Hands the socket to OpenSSL. For STARTTLS the plaintext bufferevent is
+ * freed first (its 220 reply has been written): nothing it buffered can
+ * reach the TLS layer, and nothing read before the handshake is executed.
+ */
+static void smtp_session_start_tls(struct smtp_session *s, int implicit)
 {
-	if (smtp_check_greeted(s, cmd) < 0)
-		return -1;
-	if (s->txn) {
-		smtp_reply(s, 503, "5.5.1", "Error: nested MAIL command");
-		return -1;
+	s->tls_pending = 0;
+	if (s->bev) {
+		bufferevent_free(s->bev);
+		s->bev = NULL;
 	}
-	return 0;
-}
-
-static int smtp_session_param_error(struct smtp_session *s, const struct smtp_param_error *perr)
-{
-	if (perr->status == SMTP_PARAM_UNKNOWN)
-		smtp_reply(s, 555, "5.5.4", "%s", perr->reason);
-	else
-		smtp_reply(s, 501, "5.5.4", "%s", perr->reason);
-	return -1;
-}
-
-static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	struct smtp_mail_params mp;
-	struct smtp_param_error perr;
-	if (smtp_parse_mail_params(cmd, &mp, &perr) < 0) {
-		smtp_session_param_error(s, &perr);
-		return;
-	}
-	if (cmd->path.non_ascii && !mp.smtputf8) {
-		smtp_reply(s, 553, "5.6.7", "Error: non-ASCII sender address needs the SMTPUTF8 parameter");
-		return;
-	}
-	uint64_t max = smtp_session_limits(s)->max_message_size;
-	if (mp.has_size && mp.size > max) {
-		/* RFC 1870 6.1: refuse at once when the announced size is too big. */
-		smtp_reply_nocount(s, 552, "5.3.4", "Error: message size %llu exceeds the limit of %llu octets",
-		                   (unsigned long long)mp.size, (unsigned long long)max);
-		return;
-	}
-	struct smtp_txn *t = xcalloc(1, sizeof *t);
-	t->mail_from = xstrdup(cmd->path.null ? "" : cmd->path.address);
-	t->params = mp;
-	t->envid = mp.envid ? xstrdup(mp.envid) : NULL;
-	t->params.envid = NULL;
-	t->params.auth = NULL;
-	buf_init(&t->data);
-	s->txn = t;
-	s->state = SMTP_STATE_MAIL;
-	smtp_reply(s, 250, "2.1.0", "Ok");
-}
-
-static int smtp_check_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	if (smtp_check_greeted(s, cmd) < 0)
-		return -1;
-	if (s->txn == NULL) {
-		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return -1;
-	}
-	if (s->txn->used_bdat) {
-		smtp_reply(s, 503, "5.5.1", "Error: RCPT after BDAT; send RSET to start over");
-		return -1;
-	}
-	return 0;
-}
-
-static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	struct smtp_txn *t = s->txn;
-	struct smtp_rcpt_params rp;
-	struct smtp_param_error perr;
-	if (smtp_parse_rcpt_params(cmd, &rp, &perr) < 0) {
-		smtp_session_param_error(s, &perr);
-		return;
-	}
-	if (cmd->path.non_ascii && !t->params.smtputf8) {
-		smtp_reply(s, 553, "5.6.7", "Error: non-ASCII recipient address needs SMTPUTF8 on MAIL FROM");
-		return;
-	}
-	if (t->nrcpts >= smtp_session_limits(s)->max_recipients) {
-		/* RFC 5321 4.5.3.1.10: 452 and the client sends the rest in another transaction. */
-		smtp_reply_nocount(s, 452, "4.5.3", "Error: too many recipients (limit %u per message)",
-		                   smtp_session_limits(s)->max_recipients);
-		return;
-	}
-	if (t->nrcpts == t->rcpts_cap) {
-		t->rcpts_cap = t->rcpts_cap ? 2 * t->rcpts_cap : 4;
-		t->rcpts = xrealloc(t->rcpts, t->rcpts_cap * sizeof *t->rcpts);
-	}
-	struct smtp_rcpt *r = &t->rcpts[t->nrcpts++];
-	r->address = xstrdup(cmd->path.postmaster ? "postmaster" : cmd->path.address);
-	r->notify = rp.notify;
-	r->orcpt = rp.orcpt ? xstrdup(rp.orcpt) : NULL;
-	s->state = SMTP_STATE_RCPT;
-	smtp_reply(s, 250, "2.1.5", "Ok");
-}
-
-static int smtp_check_transaction_ready(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	if (smtp_check_greeted(s, cmd) < 0)
-		return -1;
-	if (s->txn == NULL) {
-		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return -1;
-	}
-	if (s->txn->nrcpts == 0) {
-		smtp_reply(s, 503, "5.5.1", "Error: need RCPT command");
-		return -1;
-	}
-	return 0;
-}
-
-static int smtp_check_data(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	if (smtp_check_transaction_ready(s, cmd) < 0)
-		return -1;
-	if (s->txn->params.body == SMTP_BODY_BINARYMIME) {
-		/* RFC 3030 3: BINARYMIME content can only be sent with BDAT. */
-		smtp_reply(s, 503, "5.5.1", "Error: BODY=BINARYMIME needs BDAT, not DATA");
-		return -1;
-	}
-	if (s->txn->used_bdat) {
-		smtp_reply(s, 503, "5.5.1", "Error: DATA after BDAT in one transaction");
-		return -1;
-	}
-	return 0;
-}
-
-static void smtp_txn_prepare_data(struct smtp_session *s)
-{
-	struct smtp_txn *t = s->txn;
-	uint64_t max = smtp_session_limits(s)->max_message_size;
-	size_t want = SMTP_DATA_INITIAL;
-	if (t->params.has_size && t->params.size > want)
-		want = t->params.size < SMTP_DATA_PREALLOC_MAX ? (size_t)t->params.size : SMTP_DATA_PREALLOC_MAX;
-	if (t->data.cap == 0)
-		buf_reserve(&t->data, want);
-	smtp_data_reader_init(&t->reader, max);
-}
-
-static void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_txn_prepare_data(s);
-	s->state = SMTP_STATE_DATA;
-	smtp_reply(s, 354, "", "End data with <CR><LF>.<CR><LF>");
-}
-
-static int smtp_check_bdat(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	/* Whatever the verdict, the chunk must be read: the client sends it without waiting. */
-	s->chunk_remaining = cmd->bdat_size;
-	s->chunk_size = cmd->bdat_size;
-	s->chunk_last = cmd->bdat_last;
-	if (s->state == SMTP_STATE_CONNECTED || s->txn == NULL)
-		s->chunk_fate = SMTP_CHUNK_NO_MAIL;
-	else if (s->txn->nrcpts == 0)
-		s->chunk_fate = SMTP_CHUNK_NO_RCPT;
-	else
-		s->chunk_fate = SMTP_CHUNK_KEEP;
-	return 0;
-}
-
-static void smtp_session_chunk_done(struct smtp_session *s);
-
-static void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	if (s->chunk_fate == SMTP_CHUNK_KEEP) {
-		struct smtp_txn *t = s->txn;
-		uint64_t max = smtp_session_limits(s)->max_message_size;
-		if (!t->used_bdat) {
-			t->used_bdat = 1;
-			smtp_txn_prepare_data(s);
-		}
-		if (cmd->bdat_size > max || t->data.len + cmd->bdat_size > max)
-			s->chunk_fate = SMTP_CHUNK_TOO_BIG;
-		else
-			buf_reserve(&t->data, (size_t)cmd->bdat_size);
-	}
-	s->state = SMTP_STATE_BDAT;
-	if (s->chunk_remaining == 0)
-		smtp_session_chunk_done(s);
-}
-
-static void smtp_cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_session_reset(s);
-	smtp_reply(s, 250, "2.0.0", "Ok");
-}
-
-static void smtp_cmd_noop(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_reply(s, 250, "2.0.0", "Ok");
-}
-
-static void smtp_cmd_quit(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_reply(s, 221, "2.0.0", "Bye");
-	smtp_session_close_after_reply(s);
-}
-
-static void smtp_cmd_vrfy(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	/* RFC 5321 3.5.3: 252 when the server will not say whether a mailbox exists. */
-	smtp_reply(s, 252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery");
-}
-
-static void smtp_cmd_expn(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_reply(s, 502, "5.5.1", "Error: EXPN is not supported");
-}
-
-static void smtp_cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	evbuffer_add_printf(s->out, "214-2.0.0 mailscope sandbox SMTP server; commands:\r\n"
-	                            "214-2.0.0   HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"
-	                            "214 2.0.0 Every message is kept and shown by the API; see man mailscope\r\n");
-}
-
-static void smtp_cmd_not_implemented(struct smtp_session *s, const struct smtp_command *cmd)
-{
-	smtp_reply(s, 502, "5.5.1", "Error: %s is not available on this listener", smtp_verb_name(cmd->verb));
-}
-
-static const struct smtp_command_row smtp_commands[SMTP_VERB__COUNT] = {
-        [SMTP_VERB_HELO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-        [SMTP_VERB_EHLO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-        [SMTP_VERB_MAIL] = {0, smtp_check_mail, smtp_cmd_mail},
-        [SMTP_VERB_RCPT] = {0, smtp_check_rcpt, smtp_cmd_rcpt},
-        [SMTP_VERB_DATA] = {SMTP_CMD_GROUP_END, smtp_check_data, smtp_cmd_data},
-        [SMTP_VERB_BDAT] = {0, smtp_check_bdat, smtp_cmd_bdat},
-        [SMTP_VERB_RSET] = {0, NULL, smtp_cmd_rset},
-        [SMTP_VERB_NOOP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_noop},
-        [SMTP_VERB_QUIT] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_quit},
-        [SMTP_VERB_VRFY] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_vrfy},
-        [SMTP_VERB_EXPN] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_expn},
-        [SMTP_VERB_HELP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_help},
-        [SMTP_VERB_STARTTLS] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
-        [SMTP_VERB_AUTH] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_not_implemented},
-};
-
-static void smtp_session_parse_error(struct smtp_session *s, const struct smtp_parse_error *err)
-{
-	switch (err->status) {
-	case SMTP_PARSE_UNKNOWN_COMMAND:
-		smtp_reply(s, 500, "5.5.2", "Error: command not recognized");
-		break;
-	case SMTP_PARSE_NUL:
-		smtp_reply(s, 500, "5.5.2", "Error: NUL character in command line");
-		break;
-	case SMTP_PARSE_BAD_SENDER:
-		smtp_reply(s, 501, "5.1.7", "%s", err->reason);
-		break;
-	case SMTP_PARSE_BAD_RECIPIENT:
-		smtp_reply(s, 501, "5.1.3", "%s", err->reason);
-		break;
-	case SMTP_PARSE_BAD_UTF8:
-		smtp_reply(s, 501, "5.6.7", "%s", err->reason);
-		break;
-	case SMTP_PARSE_SYNTAX:
-	case SMTP_PARSE_PATH_TOO_LONG:
-	default:
-		smtp_reply(s, 501, "5.5.4", "%s", err->reason);
-		break;
-	}
-}
-
-static void smtp_session_command(struct smtp_session *s, const char *line, size_t len, int more_input)
-{
-	struct smtp_command cmd;
-	struct smtp_parse_error perr;
-	if (smtp_parse_command(line, len, &cmd, &perr) < 0) {
-		smtp_session_parse_error(s, &perr);
-		return;
-	}
-	const struct smtp_command_row *row = &smtp_commands[cmd.verb];
-	/*
-	 * RFC 2920 3.1: after a command that ends a group the client must wait
-	 * for the reply; a client that was not offered PIPELINING (no EHLO) must
-	 * always wait. Input already waiting behind such a command proves it did
-	 * not (as Postfix's smtpd_forbid_unauth_pipelining).
-	 */
-	if (more_input && smtp_session_limits(s)->strict_pipelining &&
-	    ((row->flags & SMTP_CMD_GROUP_END) || !s->esmtp)) {
-		log_info("session %llu from %s: pipelining violation after %s", (unsigned long long)s->no, s->client_ip,
-		         smtp_verb_name(cmd.verb));
-		smtp_reply_nocount(s, 554, "5.5.0",
-		                   "Error: SMTP protocol synchronization: %s must wait for the reply to %s (RFC 2920)",
-		                   s->esmtp ? "the client" : "a client that did not use EHLO",
-		                   s->esmtp ? smtp_verb_name(cmd.verb) : "each command");
-		smtp_session_close_after_reply(s);
-		return;
-	}
-	if (row->check && row->check(s, &cmd) < 0)
-		return;
-	row->proceed(s, &cmd);
-}
-
-/* ---------- message hand-over ---------- */
-
-static void smtp_session_submit(struct smtp_session *s, const char *transfer)
-{
-	struct smtp_txn *t = s->txn;
-	struct smtp_message *m = xcalloc(1, sizeof *m);
-	m->received_at_ms = timeutil_now_ms();
-	m->mail_from = t->mail_from;
-	t->mail_from = NULL;
-	m->rcpts = t->rcpts;
-	m->nrcpts = t->nrcpts;
-	t->rcpts = NULL;
-	t->nrcpts = 0;
-	m->helo = xstrdup(s->helo ? s->helo : "");
-	m->helo_verb = s->esmtp ? "EHLO" : "HELO";
-	m->client_ip = xstrdup(s->client_ip);
-	m->client_port = s->client_port;
-	m->listener_mode = smtp_mode_name(s->lst->mode);
-	m->listener_addr = xstrdup(s->lst->addr);
-	m->transfer = transfer;
-	m->declared_size = t->params.has_size ? (int64_t)t->params.size : -1;
-	static const char *const bodies[] = {NULL, "7BIT", "8BITMIME", "BINARYMIME"};
-	m->body = bodies[t->params.body];
-	m->smtputf8 = t->params.smtputf8;
-	m->ret = t->params.ret == SMTP_RET_FULL ? "FULL" : t->params.ret == SMTP_RET_HDRS ? "HDRS" : NULL;
-	m->envid = t->envid;
-	t->envid = NULL;
-	m->bare_lf = (int)t->reader.bare_lf;
-	m->bare_cr = (int)t->reader.bare_cr;
-	m->long_lines = (int)t->reader.long_lines;
-	m->nul_bytes = (int)t->reader.nul_bytes;
-	m->raw = buf_steal(&t->data, &m->raw_len);
-	smtp_txn_free(t);
-	s->txn = NULL;
-
-	/*
-	 * Reading stays enabled while the store works (toggling it costs two
-	 * epoll_ctl calls per message); smtp_session_process() simply leaves
-	 * pipelined input alone until the reply has been sent.
-	 */
-	s->state = SMTP_STATE_COMMIT;
-	s->delivery = xcalloc(1, sizeof *s->delivery);
-	s->delivery->session = s;
-	s->srv->cfg.on_message(s->srv->cfg.on_message_arg, m, s->delivery);
-}
-
-void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const char *err)
-{
-	struct smtp_session *s = d->session;
-	s->delivery = NULL;
-	free(d);
-	if (s->dead) {
+	s->ssl = tls_context_new_ssl(s->srv->cfg.tls);
+	s->bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (s->bev == NULL) {
+		log_error("session %llu: cannot start TLS", (unsigned long long)s->no);
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+		s->broken = 1;
 		smtp_session_free(s);
 		return;
 	}
-	s->state = s->helo ? SMTP_STATE_GREETED : SMTP_STATE_CONNECTED;
-	if (queue_id) {
-		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", queue_id);
-	} else {
-		log_error("session %llu from %s: message not stored: %s", (unsigned long long)s->no, s->client_ip,
-		          err ? err : "unknown error");
-		smtp_reply_nocount(s, 451, "4.3.0", "Error: local storage failure, message not accepted; try again");
-	}
+	s->tls_bev = 1; /* from here the bufferevent owns the SSL and the socket */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	s->direct_write = 0;
+	s->rec.tls_mode = implicit ? "implicit" : "starttls";
+	s->state = SMTP_STATE_HANDSHAKE;
+	smtp_transcript_add(s, '*', implicit ? "TLS handshake (implicit TLS)" : "TLS handshake (STARTTLS)", 0);
+	smtp_session_setup_bev(s);
+}
+
+static void smtp_session_tls_ready(struct smtp_session *s)
+{
+	struct tls_session_info info;
+	tls_session_info_get(s->ssl, &info);
+	s->tls = 1;
+	free(s->rec.tls_version);
+	free(s->rec.tls_cipher);
+	free(s->rec.tls_sni);
+	s->rec.tls_version = xstrdup(info.version);
+	s->rec.tls_cipher = xstrdup(info.cipher);
+	s->rec.tls_sni = info.sni[0] ? xstrdup(info.sni) : NULL;
+	smtp_transcript_addf(s, '*', "TLS established: %s, %s%s%s", info.version, info.cipher,
+	                     info.sni[0] ? ", SNI " : "", info.sni);
+	/* RFC 3207 4.2: after the handshake the session starts over; the client must EHLO again. */
+	smtp_txn_free(s->txn);
+	s->txn = NULL;
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = 0;
+	s->authenticated = 0;
+	if (strcmp(s->rec.tls_mode, "implicit") == 0)
+		smtp_session_greet(s);
+	else
+		s->state = SMTP_STATE_CONNECTED;
 	smtp_session_process(s);
 }
 
-/* The policy checks of docs/ARCHITECTURE.md "Bad input". Returns -1 after replying. */
-static int smtp_session_data_policy(struct smtp_session *s, const struct smtp_data_reader *r)
+static void smtp_session_tls_failed(struct smtp_session *s)
 {
-	const struct smtp_limits *lim = smtp_session_limits(s);
-	if (r->overflow) {
-		smtp_reply_nocount(s, 552, "5.3.4", "Error: message exceeds the limit of %llu octets",
-		                   (unsigned long long)lim->max_message_size);
-		return -1;
-	}
-	if (s->txn->params.body == SMTP_BODY_BINARYMIME)
+	unsigned long codes[8];
+	size_t n = 0;
+	unsigned long e;
+	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
+		if (n < 8)
+			codes[n++] = e;
+	char why[512], reason[512];
+	tls_describe_failure_codes(codes, n, why, sizeof why, reason, sizeof reason);
+	smtp_diag(s, SMTP_DIAG_TLS_HANDSHAKE_FAILED, "%s (OpenSSL: %s)", why, reason[0] ? reason : "no error detail");
+	s->rec.end_reason = "TLS handshake failed";
+	s->broken = 1;
+	smtp_session_free(s);
+}
+
+/* ---------- first bytes ---------- */
+
+/*
+ * The first input on a plaintext listener. Returns 0 to go on with the
+ * conversation, -1 when the session is being closed.
+ */
+static int smtp_session_sniff_plaintext(struct smtp_session *s, struct evbuffer *in)
+{
+	uint8_t buf[SMTP_SNIFF_BYTES];
+	ev_ssize_t n = evbuffer_copyout(in, buf, sizeof buf);
+	if (n <= 0)
 		return 0;
-	if (lim->bare_newline == SMTP_POLICY_REJECT && (r->bare_lf || r->bare_cr)) {
-		smtp_reply_nocount(s, 554, "5.6.0",
-		                   "Error: message contains bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)");
+	enum tls_sniff_kind kind = tls_sniff(buf, (size_t)n);
+	if (kind == TLS_SNIFF_NEED_MORE && (size_t)n < 16)
+		return 0;
+	s->sniffed = 1;
+	if (kind == TLS_SNIFF_TLS || kind == TLS_SNIFF_SSL2) {
+		struct tls_client_hello ch;
+		char vbuf[32], evidence[400];
+		if (tls_sniff_client_hello(buf, (size_t)n, &ch) == 0)
+			snprintf(evidence, sizeof evidence,
+			         "first bytes are a TLS ClientHello (%s%s%s) on %s listener %s",
+			         tls_sniff_version_name(ch.max_version, vbuf, sizeof vbuf), ch.sni[0] ? ", SNI " : "",
+			         ch.sni, smtp_mode_name(s->lst->mode), s->lst->addr);
+		else
+			snprintf(evidence, sizeof evidence, "first bytes are a TLS handshake record on %s listener %s",
+			         smtp_mode_name(s->lst->mode), s->lst->addr);
+		smtp_transcript_addf(s, 'C', "[TLS handshake record, %zd octets]", n);
+		smtp_diag(s, SMTP_DIAG_TLS_CLIENTHELLO_ON_PLAINTEXT_PORT, "%s", evidence);
+		/* The client is speaking TLS: any text we send is noise to it. */
+		smtp_session_discard_input(s, NULL, 0);
+		smtp_session_close_after_reply(s, "TLS on a plaintext port");
 		return -1;
 	}
-	if (lim->long_lines == SMTP_POLICY_REJECT && r->long_lines) {
-		smtp_reply_nocount(s, 554, "5.6.0", "Error: message has lines over 998 octets (RFC 5322 2.1.1)");
+	if (kind == TLS_SNIFF_HTTP) {
+		char sample[200];
+		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
+		smtp_transcript_add(s, 'C', sample, strlen(sample));
+		smtp_diag(s, SMTP_DIAG_HTTP_ON_SMTP_PORT, "request \"%s\" on %s listener %s", sample,
+		          smtp_mode_name(s->lst->mode), s->lst->addr);
+		smtp_session_discard_input(s, NULL, 0);
+		smtp_reply_nocount(s, 554, "5.7.0", "This is an SMTP port, not HTTP; use the HTTP API port for HTTP");
+		smtp_session_close_after_reply(s, "HTTP on an SMTP port");
 		return -1;
 	}
-	if (lim->nul_bytes == SMTP_POLICY_REJECT && r->nul_bytes) {
-		smtp_reply_nocount(s, 554, "5.6.0", "Error: message contains NUL bytes");
-		return -1;
+	if (s->state == SMTP_STATE_GREETING) {
+		char sample[200];
+		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
+		smtp_diag(s, SMTP_DIAG_EARLY_TALKER, "\"%s\" arrived before the greeting", sample);
 	}
 	return 0;
 }
 
-static void smtp_session_data_done(struct smtp_session *s)
-{
-	if (smtp_session_data_policy(s, &s->txn->reader) < 0) {
-		smtp_session_reset(s);
-		return;
-	}
-	smtp_session_submit(s, "DATA");
-}
+static const char smtp_implicit_hint[] =
+        "554 5.7.0 This port expects TLS from the first byte (implicit TLS, RFC 8314): configure SSL/TLS, or use "
+        "port 587 with STARTTLS";
 
-static void smtp_session_chunk_done(struct smtp_session *s)
+/* Implicit TLS: the first bytes decide between a handshake and a diagnostic. */
+static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	switch (s->chunk_fate) {
-	case SMTP_CHUNK_NO_MAIL:
-		s->state = s->helo ? SMTP_STATE_GREETED : SMTP_STATE_CONNECTED;
-		smtp_reply(s, 503, "5.5.1", "Error: need MAIL command");
-		return;
-	case SMTP_CHUNK_NO_RCPT:
-		s->state = SMTP_STATE_MAIL;
-		smtp_reply(s, 503, "5.5.1", "Error: need RCPT command");
-		return;
-	case SMTP_CHUNK_TOO_BIG:
-		smtp_session_reset(s);
-		smtp_reply_nocount(s, 552, "5.3.4", "Error: message exceeds the limit of %llu octets",
-		                   (unsigned long long)smtp_session_limits(s)->max_message_size);
-		return;
-	case SMTP_CHUNK_KEEP:
-		break;
-	}
-	if (!s->chunk_last) {
-		s->state = SMTP_STATE_RCPT;
-		smtp_reply(s, 250, "2.0.0", "%llu octets received", (unsigned long long)s->chunk_size);
+	struct smtp_session *s = arg;
+	if (what & EV_TIMEOUT) {
+		smtp_diag(s, SMTP_DIAG_SILENT_CLIENT_ON_IMPLICIT_TLS_PORT,
+		          "no byte in %lld ms on submissions listener %s: the client waits for a plaintext greeting",
+		          (long long)smtp_session_limits(s)->implicit_tls_wait_ms, s->lst->addr);
+		/* A client waiting for a banner reads this one, and shows our explanation as its error. */
+		smtp_reply_line(s, smtp_implicit_hint);
+		s->rec.end_reason = "no TLS handshake on the implicit-TLS port";
+		smtp_session_send(s);
+		smtp_session_free(s);
 		return;
 	}
-	struct smtp_txn *t = s->txn;
-	smtp_data_inspect(t->data.data, t->data.len, &t->reader);
-	if (smtp_session_data_policy(s, &t->reader) < 0) {
-		smtp_session_reset(s);
+	uint8_t buf[SMTP_SNIFF_BYTES];
+	ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK);
+	if (n <= 0) {
+		s->eof = 1;
+		s->rec.end_reason = n == 0 ? "client closed before the TLS handshake" : "connection lost";
+		smtp_session_free(s);
 		return;
 	}
-	smtp_session_submit(s, "BDAT");
+	enum tls_sniff_kind kind = tls_sniff(buf, (size_t)n);
+	if (kind == TLS_SNIFF_NEED_MORE && n < 16)
+		return; /* the persistent event fires again when more arrives */
+	event_free(s->sniff_ev);
+	s->sniff_ev = NULL;
+	s->sniffed = 1;
+	if (kind == TLS_SNIFF_SMTP || kind == TLS_SNIFF_HTTP) {
+		char sample[200];
+		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
+		smtp_transcript_add(s, 'C', sample, strlen(sample));
+		if (kind == TLS_SNIFF_SMTP)
+			smtp_diag(s, SMTP_DIAG_PLAINTEXT_ON_IMPLICIT_TLS_PORT,
+			          "plaintext \"%s\" on submissions listener %s", sample, s->lst->addr);
+		else
+			smtp_diag(s, SMTP_DIAG_HTTP_ON_SMTP_PORT, "request \"%s\" on submissions listener %s", sample,
+			          s->lst->addr);
+		smtp_reply_line(s, smtp_implicit_hint);
+		s->rec.end_reason = "plaintext on the implicit-TLS port";
+		smtp_session_send(s);
+		smtp_session_free(s);
+		return;
+	}
+	/* A handshake, or bytes OpenSSL will judge (and explain) itself. */
+	smtp_session_start_tls(s, 1);
 }
 
 /* ---------- input ---------- */
@@ -757,14 +586,25 @@ static int smtp_session_read_chunk(struct smtp_session *s, struct evbuffer *in)
 	return 1;
 }
 
-/* A command line: returns 1 when it consumed one. */
+/* Does the line start with "AUTH " (any case)? Such lines may be up to SMTP_AUTH_LINE_MAX. */
+static int smtp_session_is_auth_line(struct evbuffer *in)
+{
+	char head[5];
+	if (evbuffer_copyout(in, head, sizeof head) != (ev_ssize_t)sizeof head)
+		return 0;
+	return strncasecmp(head, "AUTH ", 5) == 0;
+}
+
+/* A command line (or a SASL response): returns 1 when it consumed one. */
 static int smtp_session_read_line(struct smtp_session *s, struct evbuffer *in)
 {
 	size_t eol_len = 0;
+	size_t max = s->state == SMTP_STATE_AUTH || smtp_session_is_auth_line(in) ? SMTP_AUTH_LINE_MAX + 2
+	                                                                          : SMTP_COMMAND_LINE_MAX;
 	struct evbuffer_ptr p = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
 	if (p.pos < 0) {
 		size_t avail = evbuffer_get_length(in);
-		if (avail > SMTP_COMMAND_LINE_MAX) {
+		if (avail > max) {
 			/* Too long already: drop it and answer when its end arrives. */
 			evbuffer_drain(in, avail);
 			s->discarding_line = 1;
@@ -772,21 +612,35 @@ static int smtp_session_read_line(struct smtp_session *s, struct evbuffer *in)
 		return 0;
 	}
 	size_t total = (size_t)p.pos + eol_len;
-	if (s->discarding_line || total > SMTP_COMMAND_LINE_MAX) {
+	if (s->discarding_line || total > max) {
 		evbuffer_drain(in, total);
 		s->discarding_line = 0;
+		smtp_transcript_addf(s, 'C', "[line of %zu octets]", total);
+		if (s->state == SMTP_STATE_AUTH) {
+			smtp_session_auth_response(s, NULL, 0); /* too long: the exchange fails */
+			return 1;
+		}
 		smtp_reply(s, 500, "5.5.2",
-		           "Error: line too long (the limit is %d octets with CRLF, RFC 5321 4.5.3.1.4)",
-		           SMTP_COMMAND_LINE_MAX);
+		           "Error: line too long (the limit is %zu octets with CRLF, RFC 5321 4.5.3.1.4)", max);
 		return 1;
 	}
-	char line[SMTP_COMMAND_LINE_MAX + 1];
+	char line[SMTP_AUTH_LINE_MAX + 3];
 	evbuffer_remove(in, line, total);
 	size_t len = (size_t)p.pos;
 	/* CRLF is the line end; a bare LF is accepted too (stated policy). */
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
-	smtp_session_command(s, line, len, evbuffer_get_length(in) > 0);
+	line[len] = '\0';
+	int more = evbuffer_get_length(in) > 0;
+	if (s->state == SMTP_STATE_AUTH) {
+		smtp_session_auth_response(s, line, len);
+		explicit_bzero(line, len); /* SASL payloads carry secrets */
+	} else if (len >= 5 && strncasecmp(line, "AUTH ", 5) == 0) {
+		smtp_session_auth_command(s, line, len, more);
+		explicit_bzero(line, len);
+	} else {
+		smtp_session_command(s, line, len, more);
+	}
 	return 1;
 }
 
@@ -795,9 +649,21 @@ static int smtp_session_consume(struct smtp_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	for (;;) {
-		if (s->paused || s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING ||
-		    s->srv->shutting_down || s->broken)
+		if (s->paused || s->broken || s->tls_pending || s->srv->shutting_down)
 			return 0;
+		switch (s->state) {
+		case SMTP_STATE_SNIFFING:
+		case SMTP_STATE_HANDSHAKE:
+		case SMTP_STATE_COMMIT:
+		case SMTP_STATE_CLOSING:
+			return 0;
+		default:
+			break;
+		}
+		if (!s->sniffed && smtp_session_sniff_plaintext(s, in) < 0)
+			return 0;
+		if (s->state == SMTP_STATE_GREETING)
+			return 0; /* noted as an early talker; commands wait for the greeting */
 		if (evbuffer_get_length(s->out) > SMTP_OUTPUT_HIGH_WATER)
 			smtp_session_send(s);
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SMTP_OUTPUT_HIGH_WATER) {
@@ -818,11 +684,11 @@ static int smtp_session_consume(struct smtp_session *s)
 	}
 }
 
-static void smtp_session_process(struct smtp_session *s)
+void smtp_session_process(struct smtp_session *s)
 {
-	if (smtp_session_consume(s) && s->eof) {
+	if (s->bev && smtp_session_consume(s) && s->eof) {
 		/* The client closed its side and nothing complete is left to answer. */
-		smtp_session_close_after_reply(s);
+		smtp_session_close_after_reply(s, "client closed the connection");
 	}
 	smtp_session_flush(s);
 }
@@ -839,7 +705,11 @@ static void smtp_session_write_cb(struct bufferevent *bev, void *arg)
 		smtp_session_free(s);
 		return;
 	}
-	if (s->paused && (s->delay_ev == NULL || !evtimer_pending(s->delay_ev, NULL))) {
+	if (s->tls_pending) {
+		smtp_session_start_tls(s, 0);
+		return;
+	}
+	if (s->paused && (s->timer == NULL || !evtimer_pending(s->timer, NULL))) {
 		s->paused = 0;
 		if (!s->eof)
 			bufferevent_enable(s->bev, EV_READ);
@@ -850,6 +720,14 @@ static void smtp_session_write_cb(struct bufferevent *bev, void *arg)
 static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		smtp_session_tls_ready(s);
+		return;
+	}
+	if (s->state == SMTP_STATE_HANDSHAKE && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+		smtp_session_tls_failed(s);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
 		if ((what & BEV_EVENT_READING) && s->state == SMTP_STATE_COMMIT) {
 			/* We are the slow party (the store is committing): not the client's idleness. */
@@ -858,14 +736,23 @@ static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg
 		}
 		if ((what & BEV_EVENT_READING) && s->state != SMTP_STATE_CLOSING) {
 			/* RFC 5321 4.5.3.2: the client was silent for too long. */
-			evbuffer_add_printf(s->out, "421 4.4.2 %s Error: timeout exceeded, closing connection\r\n",
-			                    s->srv->hostname);
-			log_info("session %llu from %s: idle timeout", (unsigned long long)s->no, s->client_ip);
-			smtp_session_close_after_reply(s);
+			if (s->state == SMTP_STATE_HANDSHAKE)
+				smtp_diag(s, SMTP_DIAG_TLS_HANDSHAKE_FAILED,
+				          "the TLS handshake did not finish within %lld ms",
+				          (long long)smtp_session_limits(s)->idle_timeout_ms);
+			else
+				smtp_diag(s, SMTP_DIAG_IDLE_TIMEOUT, "no input for %lld ms in state %d",
+				          (long long)smtp_session_limits(s)->idle_timeout_ms, (int)s->state);
+			char line[300];
+			snprintf(line, sizeof line, "421 4.4.2 %s Error: timeout exceeded, closing connection",
+			         s->srv->hostname);
+			smtp_reply_line(s, line);
+			smtp_session_close_after_reply(s, "idle timeout");
 			smtp_session_flush(s);
 			return;
 		}
 		/* The client does not read what we write. */
+		s->rec.end_reason = "client stopped reading";
 		smtp_session_free(s);
 		return;
 	}
@@ -880,6 +767,8 @@ static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg
 		return;
 	}
 	/* BEV_EVENT_ERROR: reset by peer and the like. */
+	if (s->rec.end_reason == NULL)
+		s->rec.end_reason = "connection reset by the client";
 	smtp_session_free(s);
 }
 
@@ -890,40 +779,62 @@ void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr
 	struct smtp_session *s = xcalloc(1, sizeof *s);
 	s->srv = srv;
 	s->lst = lst;
+	s->fd = fd;
 	addr_format_ip(sa, s->client_ip, sizeof s->client_ip);
 	s->client_port = addr_port(sa);
-	s->state = SMTP_STATE_CONNECTED;
+	s->out = evbuffer_new();
+
+	struct smtp_session_record *r = &s->rec;
+	r->id = id_next(srv->cfg.ids, timeutil_now_ms());
+	r->started_at_ms = timeutil_now_ms();
+	r->listener_mode = smtp_mode_name(lst->mode);
+	r->listener_addr = xstrdup(lst->addr);
+	r->client_ip = xstrdup(s->client_ip);
+	r->client_port = s->client_port;
+	smtp_transcript_addf(s, '*', "connection from [%s]:%u to %s listener %s", s->client_ip, s->client_port,
+	                     r->listener_mode, lst->addr);
 
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s);
-		return;
-	}
-	s->out = evbuffer_new();
-	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb, smtp_session_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_INPUT_HIGH_WATER);
-	if (lim->idle_timeout_ms > 0) {
-		struct timeval tv = {lim->idle_timeout_ms / 1000, (lim->idle_timeout_ms % 1000) * 1000};
-		bufferevent_set_timeouts(s->bev, &tv, &tv);
-	}
 
 	int over_total = lim->max_connections && srv->nsessions >= lim->max_connections;
 	int over_ip = lim->max_connections_per_ip &&
 	              smtp_server_ip_sessions(srv, s->client_ip) >= lim->max_connections_per_ip;
 	smtp_server_session_added(srv, s);
+
+	if (lst->mode == SMTP_MODE_SUBMISSIONS && !over_total && !over_ip) {
+		/* Nothing is sent on an implicit-TLS port until the first bytes say what the client speaks. */
+		s->state = SMTP_STATE_SNIFFING;
+		s->sniff_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, smtp_session_sniff_cb, s);
+		struct timeval tv = {lim->implicit_tls_wait_ms / 1000, (lim->implicit_tls_wait_ms % 1000) * 1000};
+		event_add(s->sniff_ev, &tv);
+		return;
+	}
+
+	s->bev = bufferevent_socket_new(srv->base, fd, 0);
+	if (s->bev == NULL) {
+		s->broken = 1;
+		smtp_session_free(s);
+		return;
+	}
+	s->direct_write = 1;
+	smtp_session_setup_bev(s);
 	if (over_total || over_ip) {
 		log_warn("refusing %s: %s", s->client_ip,
 		         over_total ? "too many connections" : "too many connections from this address");
-		evbuffer_add_printf(s->out, "421 4.7.0 %s Error: too many connections%s, try again later\r\n",
-		                    srv->hostname, over_total ? "" : " from your address");
-		smtp_session_close_after_reply(s);
+		char line[300];
+		snprintf(line, sizeof line, "421 4.7.0 %s Error: too many connections%s, try again later",
+		         srv->hostname, over_total ? "" : " from your address");
+		smtp_reply_line(s, line);
+		smtp_session_close_after_reply(s, "too many connections");
 		smtp_session_flush(s);
 		return;
 	}
-	evbuffer_add_printf(s->out, "220 %s ESMTP mailscope\r\n", srv->hostname);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if (lim->greeting_delay_ms > 0) {
+		s->state = SMTP_STATE_GREETING;
+		smtp_session_arm_timer(s, lim->greeting_delay_ms);
+		return;
+	}
+	smtp_session_greet(s);
 	smtp_session_flush(s);
 }

@@ -34,8 +34,8 @@ enum store_durability {
 struct store_options {
 	const char *dir; /* data folder; created (0700) when missing */
 	enum store_durability durability;
-	uint64_t max_messages;     /* 0 = unlimited; oldest removed first */
-	int64_t max_age_ms;        /* 0 = unlimited */
+	uint64_t max_messages;     /* 0 = unlimited; oldest removed first (sessions: as many, counted apart) */
+	int64_t max_age_ms;        /* 0 = unlimited; messages and sessions */
 	size_t max_batch_messages; /* 0 = default (512) */
 	size_t max_batch_bytes;    /* 0 = default (64 MiB) */
 };
@@ -71,7 +71,8 @@ struct store_envelope {
 };
 
 struct store_message {
-	uint64_t id; /* from core/id.h: sorts by arrival */
+	uint64_t id;         /* from core/id.h: sorts by arrival */
+	uint64_t session_id; /* the store_session.id of its connection; 0 = none */
 	struct store_envelope env;
 	uint8_t *raw; /* exactly the message the client meant */
 	size_t raw_len;
@@ -96,6 +97,48 @@ void store_close(struct store *st);
 void store_submit(struct store *st, struct store_message *m, store_done_fn done, void *arg);
 int store_completion_fd(const struct store *st);
 void store_run_completions(struct store *st);
+
+/*
+ * One SMTP session (connection), written when it ends. The caller builds:
+ *   transcript: text, one line per event, "<ms since start>\t<C|S|*>\t<text>\n"
+ *     (text printable, control bytes escaped, secrets already redacted: see
+ *     struct smtp_session_record); stored as it is, turned into JSON on reading
+ *   diagnostics_json: [{"code","severity","message","fix","evidence","at"}]
+ * codes (a NULL-free list of the diagnostic codes) is kept separately so
+ * sessions can be filtered by code.
+ */
+struct store_session {
+	uint64_t id; /* from core/id.h, taken when the connection was accepted */
+	int64_t started_at_ms;
+	int64_t ended_at_ms;
+	char *listener_mode;
+	char *listener_addr;
+	char *client_ip;
+	uint16_t client_port;
+	char *helo;        /* last HELO/EHLO argument or NULL */
+	char *tls_mode;    /* "implicit", "starttls" or NULL (never TLS) */
+	char *tls_version; /* "TLSv1.3" or NULL */
+	char *tls_cipher;
+	char *tls_sni;
+	char *auth_user; /* never the password */
+	char *auth_mech;
+	char *end_reason;   /* "quit", "client closed", "idle timeout", "too many errors", ... */
+	unsigned nmessages; /* messages acknowledged in this session */
+	unsigned nerrors;   /* replies >= 400 counted as client errors */
+	char *transcript;
+	char *diagnostics_json;
+	char **codes;
+	size_t ncodes;
+};
+
+void store_session_free(struct store_session *s);
+
+/*
+ * Takes ownership. Sessions ride the same writer queue as messages (so a
+ * session is written after the messages it delivered) but nobody waits for
+ * them: a session lost to a crash costs a transcript, never a message.
+ */
+void store_submit_session(struct store *st, struct store_session *s);
 
 /* ---- reading (owner thread) ---- */
 
@@ -126,6 +169,7 @@ struct store_list {
 /* Envelope, header summary and inboxes of one message (no body). */
 struct store_message_info {
 	struct store_list_item item;
+	uint64_t session_id;       /* 0 when unknown (messages stored before sessions were kept) */
 	struct store_envelope env; /* env.rcpts filled; received_at_ms as in item */
 	char *cc_json;
 	char *date;       /* Date: header as sent, or NULL */
@@ -143,6 +187,32 @@ int store_get_raw(struct store *st, uint64_t id, uint8_t **data, size_t *len, ch
 /* The newest message's id; 1 when the store is empty. */
 int store_latest_id(struct store *st, uint64_t *id, char *err, size_t errlen);
 int64_t store_count(struct store *st);
+
+struct store_session_query {
+	const char *client; /* client IP, exact; NULL = all */
+	const char *code;   /* sessions that have this diagnostic code; NULL = all */
+	uint64_t before;    /* 0 = newest; else ids strictly older */
+	size_t limit;
+};
+
+/* A session as listed: everything but the transcript; codes each once, in byte order. */
+struct store_session_list {
+	int64_t total;               /* sessions matching the filter, ignoring before/limit */
+	struct store_session *items; /* transcript is NULL in listings */
+	size_t nitems;
+};
+
+int store_list_sessions(struct store *st, const struct store_session_query *q, struct store_session_list *out,
+                        char *err, size_t errlen);
+void store_session_list_free(struct store_session_list *l);
+/* 0, 1 when unknown, -1 on error. out is filled with everything, transcript included; free with store_session_clear. */
+int store_get_session(struct store *st, uint64_t id, struct store_session *out, char *err, size_t errlen);
+void store_session_clear(struct store_session *s);
+/*
+ * Ids of the messages a session delivered, oldest first (caller frees *ids).
+ * 0 with *n = 0 when there are none, also for an unknown (or pruned) session.
+ */
+int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen);
 
 /* The inbox key of an address: domain lower-cased (ASCII), local part as sent. Caller frees. */
 char *store_inbox_key(const char *address);

@@ -1,7 +1,7 @@
 /*
  * store_common: the parts of store.h that do not depend on a backend:
- * freeing what the store hands out or takes, and inbox keys. A PostgreSQL
- * backend links this file unchanged.
+ * freeing what the store hands out or takes (messages, listings, SMTP
+ * sessions), and inbox keys. A PostgreSQL backend links this file unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +72,47 @@ void store_message_info_free(struct store_message_info *info)
 	free(info->message_id);
 	memset(info, 0, sizeof *info);
 	info->date_ms = INT64_MIN;
+}
+
+void store_session_clear(struct store_session *s)
+{
+	if (s == NULL)
+		return;
+	free(s->listener_mode);
+	free(s->listener_addr);
+	free(s->client_ip);
+	free(s->helo);
+	free(s->tls_mode);
+	free(s->tls_version);
+	free(s->tls_cipher);
+	free(s->tls_sni);
+	free(s->auth_user);
+	free(s->auth_mech);
+	free(s->end_reason);
+	free(s->transcript);
+	free(s->diagnostics_json);
+	for (size_t i = 0; i < s->ncodes; i++)
+		free(s->codes[i]);
+	free(s->codes);
+	memset(s, 0, sizeof *s);
+}
+
+void store_session_free(struct store_session *s)
+{
+	if (s == NULL)
+		return;
+	store_session_clear(s);
+	free(s);
+}
+
+void store_session_list_free(struct store_session_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->nitems; i++)
+		store_session_clear(&l->items[i]);
+	free(l->items);
+	memset(l, 0, sizeof *l);
 }
 
 /*

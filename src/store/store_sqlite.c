@@ -10,7 +10,7 @@
  * and is never modified; the schema is upgraded one version per
  * transaction, so an interrupted upgrade leaves the last good version.
  *
- * Schema (v1). Design notes:
+ * Schema (v1 messages, v2 SMTP sessions). Design notes:
  *  - messages.id is the id of core/id.h, so "newest first" is the primary
  *    key backwards and retention deletes a range of it.
  *  - The raw bytes live in message_raw so that listing never reads them.
@@ -25,6 +25,15 @@
  *  - No FOREIGN KEY clauses: the writer is the only code that inserts or
  *    deletes, always in the same order, and checking them would cost on
  *    the hot path.
+ *  - v2: sessions.id is a core/id.h id taken when the connection was
+ *    accepted, so sessions sort, page and age like messages. Transcripts
+ *    live in session_transcripts so that listing never reads them; the
+ *    diagnostic codes of a session are rows of session_codes, keyed by
+ *    (session_id, code) so retention deletes a range, with an index by
+ *    (code, session_id DESC) for "newest sessions with this code".
+ *    messages.session_id links a message to its connection (NULL for
+ *    messages stored before v2); it is not a foreign key because a
+ *    session may be removed by retention before its messages.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -112,10 +121,56 @@ static const char store_sqlite_schema_v1[] =
         "  UPDATE inboxes SET messages = messages - 1 WHERE id = OLD.inbox_id;"
         "END;";
 
-/* Version 2 will be one more entry here (and its SQL above); nothing else changes. */
-static const struct store_sqlite_migration store_sqlite_migrations[] = {
+/* Schema version 2: SMTP sessions, their transcripts and diagnostic codes; messages.session_id. */
+static const char store_sqlite_schema_v2[] =
+        "CREATE TABLE sessions ("
+        "  id INTEGER PRIMARY KEY," /* core/id.h, taken at accept */
+        "  started_at INTEGER NOT NULL,"
+        "  ended_at INTEGER NOT NULL,"
+        "  listener_mode TEXT,"
+        "  listener_addr TEXT,"
+        "  client_ip TEXT,"
+        "  client_port INTEGER,"
+        "  helo TEXT,"
+        "  tls_mode TEXT," /* NULL: the session never used TLS */
+        "  tls_version TEXT,"
+        "  tls_cipher TEXT,"
+        "  tls_sni TEXT,"
+        "  auth_user TEXT,"
+        "  auth_mech TEXT,"
+        "  end_reason TEXT,"
+        "  nmessages INTEGER NOT NULL,"
+        "  nerrors INTEGER NOT NULL,"
+        "  diagnostics_json TEXT NOT NULL" /* [{"code","severity","message","fix","evidence","at"}] */
+        ");"
+        "CREATE INDEX sessions_client ON sessions (client_ip, id DESC);"
+        "CREATE TABLE session_transcripts ("
+        "  id INTEGER PRIMARY KEY,"
+        "  transcript TEXT NOT NULL" /* [{"t","dir","text"}] */
+        ");"
+        "CREATE TABLE session_codes ("
+        "  session_id INTEGER NOT NULL,"
+        "  code TEXT NOT NULL,"
+        "  PRIMARY KEY (session_id, code)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX session_codes_code ON session_codes (code, session_id DESC);"
+        "INSERT INTO counters (name, value) VALUES ('sessions', 0);"
+        "CREATE TRIGGER sessions_counted AFTER INSERT ON sessions BEGIN"
+        "  UPDATE counters SET value = value + 1 WHERE name = 'sessions';"
+        "END;"
+        "CREATE TRIGGER sessions_uncounted AFTER DELETE ON sessions BEGIN"
+        "  UPDATE counters SET value = value - 1 WHERE name = 'sessions';"
+        "END;"
+        "ALTER TABLE messages ADD COLUMN session_id INTEGER;"
+        /* Partial: messages from before v2 (NULL) cost the index nothing. */
+        "CREATE INDEX messages_session ON messages (session_id) WHERE session_id IS NOT NULL;";
+
+/* Entry i takes the schema from version i to i + 1; a new version is one more entry (and its SQL above). */
+const struct store_sqlite_migration store_sqlite_migrations[] = {
         {"messages, raw bytes, recipients, inboxes, counters", store_sqlite_schema_v1},
+        {"SMTP sessions, transcripts, diagnostic codes", store_sqlite_schema_v2},
 };
+const size_t store_sqlite_nmigrations = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];
 
 void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 *db)
 {
@@ -404,6 +459,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	atomic_init(&st->fail_commits, 0);
 	atomic_init(&st->stat_batches, 0);
 	atomic_init(&st->stat_batched, 0);
+	atomic_init(&st->stat_sessions_kept, 0);
+	atomic_init(&st->stat_sessions_lost, 0);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -418,8 +475,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	/* The writer computes header summaries; GMime is set up once per process (never shut down here). */
 	msg_init();
 	if (store_sqlite_open_writer(st, err, errlen) < 0 ||
-	    store_sqlite_migrate(st->wdb, st->db_path, store_sqlite_migrations,
-	                         sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0], err, errlen) < 0 ||
+	    store_sqlite_migrate(st->wdb, st->db_path, store_sqlite_migrations, store_sqlite_nmigrations, err, errlen) <
+	            0 ||
 	    store_sqlite_write_prepare(st, err, errlen) < 0 || store_sqlite_open_reader(st, err, errlen) < 0 ||
 	    store_writer_start(st, err, errlen) < 0) {
 		store_sqlite_destroy(st);

@@ -4,7 +4,7 @@
  *
  *   store_sqlite.c        data folder, lock, connections, schema, migrations
  *   store_sqlite_write.c  the writer connection's SQL: batch insert, retention
- *   store_sqlite_read.c   the reader connection's SQL: list, info, raw, counts
+ *   store_sqlite_read.c   the reader connection's SQL: list, info, raw, counts, sessions
  *   store_writer.c        writer thread, queue, group commit, completions
  *   store_common.c        backend-independent helpers (frees, inbox keys)
  *
@@ -26,7 +26,10 @@
 
 #define STORE_DEFAULT_BATCH_MESSAGES 512
 #define STORE_DEFAULT_BATCH_BYTES    ((size_t)64 * 1024 * 1024)
-/* Retention deletes at most this many messages per transaction, so ingest waits for one small step at most. */
+/*
+ * Retention deletes at most this many messages, and this many sessions,
+ * per transaction, so ingest waits for one small step at most.
+ */
 #define STORE_RETENTION_STEP 500
 /*
  * After a batch, retention runs only once this many messages are over a
@@ -34,6 +37,12 @@
  * the slack a store at its limit would pay a second fsync for every batch.
  */
 #define STORE_RETENTION_SLACK 100
+/*
+ * A session alone in the queue waits this long for a message batch to go
+ * with, so sessions do not cost transactions (fsyncs) of their own under
+ * load; it is also about how late a session shows in the API when idle.
+ */
+#define STORE_SESSION_LINGER_MS 20
 /* How often the idle writer looks at retention and free pages. */
 #define STORE_IDLE_TICK_MS 1000
 /* Free pages beyond this are given back with PRAGMA incremental_vacuum when idle ... */
@@ -46,18 +55,24 @@
 /* PRAGMA application_id of a mailscope database: 0x4d534350, "MSCP" (decimal: PRAGMA wants it so). */
 #define STORE_APPLICATION_ID 1297302352
 
-/* One submitted message on its way through the writer. */
+/*
+ * One submitted item on its way through the writer: a message (m set,
+ * acknowledged through done) or an SMTP session (session set, m NULL;
+ * nobody waits for it and the writer frees it once written or lost).
+ */
 struct store_job {
 	struct store_job *next;
 	struct store_message *m;
+	struct store_session *session;
 	store_done_fn done;
 	void *arg;
+	int64_t queued_ms; /* sessions: monotonic time of submission */
 	/* Computed by the writer thread before the transaction. */
 	struct msg_summary sum;
 	char *from_json;
 	char *to_json;
 	char *cc_json;
-	/* Outcome, read by store_run_completions(). */
+	/* Outcome, read by store_run_completions(): 1 undecided, 0 committed, -1 failed (sessions: lost). */
 	int status;
 	char *err;
 };
@@ -65,8 +80,9 @@ struct store_job {
 struct store_job_list {
 	struct store_job *head;
 	struct store_job *tail;
-	size_t n;
-	size_t bytes;
+	size_t n; /* messages */
+	size_t nsessions;
+	size_t bytes; /* raw bytes of the messages, transcripts of the sessions */
 };
 
 enum store_wstmt {
@@ -82,6 +98,9 @@ enum store_wstmt {
 	STORE_WSTMT_FIND_INBOX,
 	STORE_WSTMT_INSERT_INBOX,
 	STORE_WSTMT_INSERT_LINK,
+	STORE_WSTMT_INSERT_SESSION,
+	STORE_WSTMT_INSERT_TRANSCRIPT,
+	STORE_WSTMT_INSERT_CODE,
 	STORE_WSTMT_COUNT,
 	STORE_WSTMT_OLDEST,
 	STORE_WSTMT_DELETE_LINKS,
@@ -89,6 +108,11 @@ enum store_wstmt {
 	STORE_WSTMT_DELETE_RCPTS,
 	STORE_WSTMT_DELETE_RAW,
 	STORE_WSTMT_DELETE_MESSAGES,
+	STORE_WSTMT_SESSION_COUNT,
+	STORE_WSTMT_SESSION_OLDEST,
+	STORE_WSTMT_DELETE_SESSION_CODES,
+	STORE_WSTMT_DELETE_TRANSCRIPTS,
+	STORE_WSTMT_DELETE_SESSIONS,
 	STORE_WSTMT_FREELIST,
 	STORE_WSTMT_VACUUM,
 	STORE_WSTMT__COUNT
@@ -106,6 +130,17 @@ enum store_rstmt {
 	STORE_RSTMT_RCPTS,
 	STORE_RSTMT_RAW,
 	STORE_RSTMT_LATEST,
+	STORE_RSTMT_SESSION_COUNT_ALL,
+	STORE_RSTMT_SESSION_COUNT_CLIENT,
+	STORE_RSTMT_SESSION_COUNT_CODE,
+	STORE_RSTMT_SESSION_COUNT_CLIENT_CODE,
+	STORE_RSTMT_SESSION_LIST_ALL,
+	STORE_RSTMT_SESSION_LIST_CLIENT,
+	STORE_RSTMT_SESSION_LIST_CODE,
+	STORE_RSTMT_SESSION_LIST_CLIENT_CODE,
+	STORE_RSTMT_SESSION_CODES,
+	STORE_RSTMT_SESSION_GET,
+	STORE_RSTMT_SESSION_MESSAGES,
 	STORE_RSTMT__COUNT
 };
 
@@ -132,6 +167,7 @@ struct store {
 	struct store_job_list pending; /* under lock */
 	struct store_job_list done;    /* under lock */
 	int stopping;                  /* under lock */
+	int writer_asleep;             /* under lock: nothing queued, the writer waits for a signal or its tick */
 	int event_fd;
 	int closing; /* owner thread only */
 
@@ -140,6 +176,9 @@ struct store {
 	/* Counted by the writer, for tests and benchmarks: transactions of messages and what they held. */
 	atomic_uint_fast64_t stat_batches;
 	atomic_uint_fast64_t stat_batched;
+	/* Sessions the writer has finished with: committed, or lost (warning logged). */
+	atomic_uint_fast64_t stat_sessions_kept;
+	atomic_uint_fast64_t stat_sessions_lost;
 };
 
 /* Migrations, in order: entry i takes the schema from version i to i + 1. */
@@ -148,7 +187,9 @@ struct store_sqlite_migration {
 	const char *sql;
 };
 
-/* store_sqlite.c */
+/* store_sqlite.c: the schema of this build is version store_sqlite_nmigrations. */
+extern const struct store_sqlite_migration store_sqlite_migrations[];
+extern const size_t store_sqlite_nmigrations;
 int store_sqlite_migrate(sqlite3 *db, const char *db_path, const struct store_sqlite_migration *migrations, size_t n,
                          char *err, size_t errlen);
 void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 *db);
@@ -156,12 +197,19 @@ void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 
 /* store_sqlite_write.c (writer thread) */
 int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen);
 void store_sqlite_write_finalize(struct store *st);
-/* Inserts jobs[0..n) in one transaction and sets each job's status/err. */
+/*
+ * Inserts jobs[0..n) (messages and sessions, in order) in one transaction
+ * and sets each job's status/err. A session that fails never fails a
+ * message: it fails alone in its savepoint, and if it took the whole
+ * transaction down the batch is written again without it.
+ */
 void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n);
 /*
  * One retention step: deletes at most STORE_RETENTION_STEP of the oldest
- * messages beyond max_messages / max_age_ms, if at least min_excess are.
- * Returns how many were deleted, -1 on error (logged).
+ * messages beyond max_messages / max_age_ms, if at least min_excess are,
+ * and the same for sessions (the limits apply to each on its own), in one
+ * transaction. Returns the larger of the two numbers deleted, -1 on error
+ * (logged).
  */
 int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess);
 /* Gives up to STORE_VACUUM_STEP_PAGES free pages back to the file system when many are free. */

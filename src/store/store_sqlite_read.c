@@ -1,12 +1,15 @@
 /*
  * store_sqlite_read: the reading half of store.h on the reader connection
- * (owner thread only): listing, one message's details, raw bytes, counts.
+ * (owner thread only): listing, one message's details, raw bytes, counts;
+ * SMTP sessions: listing, one session with its transcript, its messages.
  *
  * Promises: a listing and its total come from one read transaction, so
  * they agree even while the writer commits; listing reads only the
- * messages table and the inbox tables, never message_raw; totals come from
- * the counters the schema's triggers keep (one row, not a count(*)).
- * Statements are prepared on first use and kept until store_close().
+ * messages table and the inbox tables, never message_raw, and never
+ * session_transcripts; unfiltered totals come from the counters the
+ * schema's triggers keep (one row, not a count(*)); filtered session
+ * totals count over an index. Statements are prepared on first use and
+ * kept until store_close().
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +22,21 @@
 
 /* The first seven columns of every listing and of the details are the same, in this order. */
 #define STORE_SQLITE_READ_ITEM_COLUMNS "m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject"
+
+/* The columns of a listed session, in the order store_sqlite_read_session() reads them. */
+#define STORE_SQLITE_READ_SESSION_COLUMNS                                                                              \
+	"s.id, s.started_at, s.ended_at, s.listener_mode, s.listener_addr, s.client_ip, s.client_port, s.helo,"        \
+	" s.tls_mode, s.tls_version, s.tls_cipher, s.tls_sni, s.auth_user, s.auth_mech, s.end_reason, s.nmessages,"    \
+	" s.nerrors, s.diagnostics_json"
+#define STORE_SQLITE_READ_SESSION_NCOLUMNS 18
+
+/*
+ * Every session listing and count binds the same parameters, used or not:
+ * ?1 client, ?2 code, ?3 before, ?4 limit. One statement per filter
+ * combination, so each uses its own index: sessions_client for a client,
+ * session_codes_code for a code, the primary key otherwise.
+ */
+#define STORE_SQLITE_READ_SESSION_PAGE " ORDER BY s.id DESC LIMIT ?4"
 
 static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
         [STORE_RSTMT_BEGIN] = "BEGIN",
@@ -39,12 +57,34 @@ static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
                              " m.helo, m.helo_verb, m.client_ip, m.client_port, m.listener_mode, m.listener_addr,"
                              " m.transfer, m.declared_size, m.body, m.smtputf8, m.ret, m.envid,"
                              " m.bare_lf, m.bare_cr, m.long_lines, m.nul_bytes,"
-                             " m.cc_json, m.date, m.date_ms, m.message_id"
+                             " m.cc_json, m.date, m.date_ms, m.message_id, m.session_id"
                              " FROM messages m WHERE m.id = ?1",
         [STORE_RSTMT_RCPTS] =
                 "SELECT address, notify, orcpt FROM message_rcpts WHERE message_id = ?1 ORDER BY position",
         [STORE_RSTMT_RAW] = "SELECT data FROM message_raw WHERE id = ?1",
         [STORE_RSTMT_LATEST] = "SELECT max(id) FROM messages",
+        [STORE_RSTMT_SESSION_COUNT_ALL] = "SELECT value FROM counters WHERE name = 'sessions'",
+        [STORE_RSTMT_SESSION_COUNT_CLIENT] = "SELECT count(*) FROM sessions WHERE client_ip = ?1",
+        [STORE_RSTMT_SESSION_COUNT_CODE] = "SELECT count(*) FROM session_codes WHERE code = ?2",
+        [STORE_RSTMT_SESSION_COUNT_CLIENT_CODE] = "SELECT count(*) FROM session_codes c"
+                                                  " JOIN sessions s ON s.id = c.session_id"
+                                                  " WHERE c.code = ?2 AND s.client_ip = ?1",
+        [STORE_RSTMT_SESSION_LIST_ALL] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS " FROM sessions s"
+                                         " WHERE s.id < ?3" STORE_SQLITE_READ_SESSION_PAGE,
+        [STORE_RSTMT_SESSION_LIST_CLIENT] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS " FROM sessions s"
+                                            " WHERE s.client_ip = ?1 AND s.id < ?3" STORE_SQLITE_READ_SESSION_PAGE,
+        [STORE_RSTMT_SESSION_LIST_CODE] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS " FROM session_codes c"
+                                          " JOIN sessions s ON s.id = c.session_id"
+                                          " WHERE c.code = ?2 AND c.session_id < ?3"
+                                          " ORDER BY c.session_id DESC LIMIT ?4",
+        [STORE_RSTMT_SESSION_LIST_CLIENT_CODE] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS " FROM session_codes c"
+                                                 " JOIN sessions s ON s.id = c.session_id"
+                                                 " WHERE c.code = ?2 AND s.client_ip = ?1 AND c.session_id < ?3"
+                                                 " ORDER BY c.session_id DESC LIMIT ?4",
+        [STORE_RSTMT_SESSION_CODES] = "SELECT code FROM session_codes WHERE session_id = ?1 ORDER BY code",
+        [STORE_RSTMT_SESSION_GET] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS ", t.transcript FROM sessions s"
+                                    " LEFT JOIN session_transcripts t ON t.id = s.id WHERE s.id = ?1",
+        [STORE_RSTMT_SESSION_MESSAGES] = "SELECT id FROM messages WHERE session_id = ?1 ORDER BY id",
 };
 
 void store_sqlite_read_finalize(struct store *st)
@@ -138,12 +178,17 @@ static sqlite3_int64 store_sqlite_read_before(uint64_t before)
 	return before == 0 || before > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)before;
 }
 
+/* The LIMIT bound for limit; SQLite reads a negative LIMIT as "no limit", which is what 0 means. */
+static sqlite3_int64 store_sqlite_read_limit(size_t limit)
+{
+	return limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit;
+}
+
 static int store_sqlite_read_list(struct store *st, const struct store_query *q, struct store_list *out, char *err,
                                   size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	/* SQLite reads a negative LIMIT as "no limit". */
-	sqlite3_int64 limit = q->limit == 0 || q->limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)q->limit;
+	sqlite3_int64 limit = store_sqlite_read_limit(q->limit);
 
 	if (q->inbox != NULL) {
 		stmt = store_sqlite_read_stmt(st, STORE_RSTMT_COUNT_INBOX, err, errlen);
@@ -273,6 +318,7 @@ static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_me
 		out->date_ms =
 		        sqlite3_column_type(stmt, 25) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, 25);
 		out->message_id = store_sqlite_read_text(stmt, 26);
+		out->session_id = (uint64_t)sqlite3_column_int64(stmt, 27); /* NULL reads as 0 */
 	}
 	store_sqlite_read_done(stmt);
 	if (rc == SQLITE_DONE)
@@ -350,4 +396,203 @@ int64_t store_count(struct store *st)
 	int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
 	store_sqlite_read_done(stmt);
 	return n;
+}
+
+/* ---- SMTP sessions ---- */
+
+/* Fills the columns STORE_SQLITE_READ_SESSION_COLUMNS of the current row. */
+static void store_sqlite_read_session(sqlite3_stmt *stmt, struct store_session *s)
+{
+	memset(s, 0, sizeof *s);
+	s->id = (uint64_t)sqlite3_column_int64(stmt, 0);
+	s->started_at_ms = sqlite3_column_int64(stmt, 1);
+	s->ended_at_ms = sqlite3_column_int64(stmt, 2);
+	s->listener_mode = store_sqlite_read_text(stmt, 3);
+	s->listener_addr = store_sqlite_read_text(stmt, 4);
+	s->client_ip = store_sqlite_read_text(stmt, 5);
+	s->client_port = (uint16_t)sqlite3_column_int(stmt, 6);
+	s->helo = store_sqlite_read_text(stmt, 7);
+	s->tls_mode = store_sqlite_read_text(stmt, 8);
+	s->tls_version = store_sqlite_read_text(stmt, 9);
+	s->tls_cipher = store_sqlite_read_text(stmt, 10);
+	s->tls_sni = store_sqlite_read_text(stmt, 11);
+	s->auth_user = store_sqlite_read_text(stmt, 12);
+	s->auth_mech = store_sqlite_read_text(stmt, 13);
+	s->end_reason = store_sqlite_read_text(stmt, 14);
+	s->nmessages = (unsigned)sqlite3_column_int64(stmt, 15);
+	s->nerrors = (unsigned)sqlite3_column_int64(stmt, 16);
+	s->diagnostics_json = store_sqlite_read_text(stmt, 17);
+	if (s->diagnostics_json == NULL)
+		s->diagnostics_json = xstrdup("[]");
+}
+
+/* A session's diagnostic codes, each once, in byte order. */
+static int store_sqlite_read_session_codes(struct store *st, struct store_session *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_SESSION_CODES, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)s->id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (s->ncodes == cap) {
+			cap = cap ? cap * 2 : 4;
+			s->codes = xrealloc(s->codes, cap * sizeof *s->codes);
+		}
+		char *code = store_sqlite_read_text(stmt, 0);
+		s->codes[s->ncodes++] = code ? code : xstrdup("");
+	}
+	if (rc != SQLITE_DONE)
+		store_sqlite_set_error(err, errlen, "cannot read a session's diagnostic codes", st->rdb);
+	store_sqlite_read_done(stmt);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Binds the parameters every session listing and count shares (see STORE_SQLITE_READ_SESSION_PAGE). */
+static void store_sqlite_read_session_bind(sqlite3_stmt *stmt, const struct store_session_query *q)
+{
+	if (q->client != NULL)
+		sqlite3_bind_text(stmt, 1, q->client, -1, SQLITE_TRANSIENT);
+	if (q->code != NULL)
+		sqlite3_bind_text(stmt, 2, q->code, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 3, store_sqlite_read_before(q->before));
+	sqlite3_bind_int64(stmt, 4, store_sqlite_read_limit(q->limit));
+}
+
+static int store_sqlite_read_session_list(struct store *st, const struct store_session_query *q,
+                                          struct store_session_list *out, char *err, size_t errlen)
+{
+	/* Filters: bit 0 client, bit 1 code. */
+	static const enum store_rstmt counts[] = {
+	        STORE_RSTMT_SESSION_COUNT_ALL,
+	        STORE_RSTMT_SESSION_COUNT_CLIENT,
+	        STORE_RSTMT_SESSION_COUNT_CODE,
+	        STORE_RSTMT_SESSION_COUNT_CLIENT_CODE,
+	};
+	static const enum store_rstmt lists[] = {
+	        STORE_RSTMT_SESSION_LIST_ALL,
+	        STORE_RSTMT_SESSION_LIST_CLIENT,
+	        STORE_RSTMT_SESSION_LIST_CODE,
+	        STORE_RSTMT_SESSION_LIST_CLIENT_CODE,
+	};
+	int filters = (q->client != NULL ? 1 : 0) | (q->code != NULL ? 2 : 0);
+
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, counts[filters], err, errlen);
+	if (stmt == NULL)
+		return -1;
+	if (filters != 0)
+		store_sqlite_read_session_bind(stmt, q);
+	int rc = sqlite3_step(stmt);
+	out->total = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot count sessions", st->rdb);
+		return -1;
+	}
+
+	stmt = store_sqlite_read_stmt(st, lists[filters], err, errlen);
+	if (stmt == NULL)
+		return -1;
+	store_sqlite_read_session_bind(stmt, q);
+	size_t cap = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (out->nitems == cap) {
+			cap = cap ? cap * 2 : 16;
+			out->items = xrealloc(out->items, cap * sizeof *out->items);
+		}
+		store_sqlite_read_session(stmt, &out->items[out->nitems++]);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot list sessions", st->rdb);
+		return -1;
+	}
+	for (size_t i = 0; i < out->nitems; i++) {
+		if (store_sqlite_read_session_codes(st, &out->items[i], err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int store_list_sessions(struct store *st, const struct store_session_query *q, struct store_session_list *out,
+                        char *err, size_t errlen)
+{
+	static const struct store_session_query everything = {NULL, NULL, 0, 0};
+	memset(out, 0, sizeof *out);
+	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
+		return -1;
+	int ret = store_sqlite_read_session_list(st, q ? q : &everything, out, err, errlen);
+	char ignored[8];
+	store_sqlite_read_tx(st, STORE_RSTMT_COMMIT, ignored, sizeof ignored);
+	if (ret < 0)
+		store_session_list_free(out);
+	return ret;
+}
+
+static int store_sqlite_read_session_get(struct store *st, uint64_t id, struct store_session *out, char *err,
+                                         size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_SESSION_GET, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		store_sqlite_read_session(stmt, out);
+		out->transcript = store_sqlite_read_text(stmt, STORE_SQLITE_READ_SESSION_NCOLUMNS);
+		if (out->transcript == NULL)
+			out->transcript = xstrdup("[]");
+	}
+	store_sqlite_read_done(stmt);
+	if (rc == SQLITE_DONE)
+		return 1;
+	if (rc != SQLITE_ROW) {
+		store_sqlite_set_error(err, errlen, "cannot read the session", st->rdb);
+		return -1;
+	}
+	return store_sqlite_read_session_codes(st, out, err, errlen);
+}
+
+int store_get_session(struct store *st, uint64_t id, struct store_session *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (id > (uint64_t)INT64_MAX)
+		return 1;
+	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
+		return -1;
+	int ret = store_sqlite_read_session_get(st, id, out, err, errlen);
+	char ignored[8];
+	store_sqlite_read_tx(st, STORE_RSTMT_COMMIT, ignored, sizeof ignored);
+	if (ret != 0)
+		store_session_clear(out);
+	return ret;
+}
+
+int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen)
+{
+	*ids = NULL;
+	*n = 0;
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_SESSION_MESSAGES, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			*ids = xrealloc(*ids, cap * sizeof **ids);
+		}
+		(*ids)[(*n)++] = (uint64_t)sqlite3_column_int64(stmt, 0);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot read a session's messages", st->rdb);
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
 }

@@ -1,14 +1,18 @@
 /*
  * store_sqlite_write: the SQL of the writer connection — inserting a batch
- * of messages in one transaction, retention, and giving free pages back.
- * Runs on the writer thread only (store_writer.c decides when).
+ * of messages and SMTP sessions in one transaction, retention, and giving
+ * free pages back. Runs on the writer thread only (store_writer.c decides
+ * when).
  *
  * Promises: a batch is one transaction, so one fsync acknowledges all its
- * messages. Each message sits in its own savepoint inside it, so a message
+ * messages. Each item sits in its own savepoint inside it, so a message
  * SQLite refuses (too big, a constraint) fails alone and the others still
  * commit; when the transaction as a whole is lost (COMMIT fails, disk
  * full, I/O error) every message of the batch fails. A job's status is 0
- * only if the COMMIT that holds it returned SQLITE_DONE.
+ * only if the COMMIT that holds it returned SQLITE_DONE. Sessions are
+ * second class: a session that fails is logged and dropped, and one that
+ * takes the whole transaction down is dropped and the batch written again,
+ * so it never costs a message.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -21,6 +25,9 @@
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
 
+/* Sessions that may roll a batch back before its other sessions are given up (see store_sqlite_write_batch()). */
+#define STORE_SESSION_RETRIES 3
+
 #define STORE_SQLITE_WRITE_STR2(x) #x
 #define STORE_SQLITE_WRITE_STR(x)  STORE_SQLITE_WRITE_STR2(x)
 
@@ -28,22 +35,30 @@ static const char *const store_sqlite_write_sql[STORE_WSTMT__COUNT] = {
         [STORE_WSTMT_BEGIN] = "BEGIN IMMEDIATE",
         [STORE_WSTMT_COMMIT] = "COMMIT",
         [STORE_WSTMT_ROLLBACK] = "ROLLBACK",
-        [STORE_WSTMT_SAVEPOINT] = "SAVEPOINT message",
-        [STORE_WSTMT_RELEASE] = "RELEASE message",
-        [STORE_WSTMT_ROLLBACK_TO] = "ROLLBACK TO message",
+        [STORE_WSTMT_SAVEPOINT] = "SAVEPOINT item",
+        [STORE_WSTMT_RELEASE] = "RELEASE item",
+        [STORE_WSTMT_ROLLBACK_TO] = "ROLLBACK TO item",
         [STORE_WSTMT_INSERT_MESSAGE] =
                 "INSERT INTO messages (id, received_at, size, mail_from, helo, helo_verb, client_ip, client_port,"
                 " listener_mode, listener_addr, transfer, declared_size, body, smtputf8, ret, envid,"
                 " bare_lf, bare_cr, long_lines, nul_bytes, from_json, to_json, cc_json, subject, date, date_ms,"
-                " message_id)"
+                " message_id, session_id)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-                " ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)",
         [STORE_WSTMT_INSERT_RAW] = "INSERT INTO message_raw (id, data) VALUES (?1, ?2)",
         [STORE_WSTMT_INSERT_RCPT] = "INSERT INTO message_rcpts (message_id, position, address, inbox_id, notify, orcpt)"
                                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         [STORE_WSTMT_FIND_INBOX] = "SELECT id FROM inboxes WHERE address = ?1",
         [STORE_WSTMT_INSERT_INBOX] = "INSERT INTO inboxes (address) VALUES (?1)",
         [STORE_WSTMT_INSERT_LINK] = "INSERT OR IGNORE INTO message_inboxes (inbox_id, message_id) VALUES (?1, ?2)",
+        [STORE_WSTMT_INSERT_SESSION] =
+                "INSERT INTO sessions (id, started_at, ended_at, listener_mode, listener_addr, client_ip, client_port,"
+                " helo, tls_mode, tls_version, tls_cipher, tls_sni, auth_user, auth_mech, end_reason, nmessages,"
+                " nerrors, diagnostics_json)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        [STORE_WSTMT_INSERT_TRANSCRIPT] = "INSERT INTO session_transcripts (id, transcript) VALUES (?1, ?2)",
+        /* A code reported twice in one session is one row: the filter asks "has it", not "how often". */
+        [STORE_WSTMT_INSERT_CODE] = "INSERT OR IGNORE INTO session_codes (session_id, code) VALUES (?1, ?2)",
         [STORE_WSTMT_COUNT] = "SELECT value FROM counters WHERE name = 'messages'",
         /* How many of the oldest messages below an id there are (at most ?2), and the newest of them. */
         [STORE_WSTMT_OLDEST] =
@@ -57,6 +72,13 @@ static const char *const store_sqlite_write_sql[STORE_WSTMT__COUNT] = {
         [STORE_WSTMT_DELETE_RCPTS] = "DELETE FROM message_rcpts WHERE message_id <= ?1",
         [STORE_WSTMT_DELETE_RAW] = "DELETE FROM message_raw WHERE id <= ?1",
         [STORE_WSTMT_DELETE_MESSAGES] = "DELETE FROM messages WHERE id <= ?1",
+        [STORE_WSTMT_SESSION_COUNT] = "SELECT value FROM counters WHERE name = 'sessions'",
+        [STORE_WSTMT_SESSION_OLDEST] =
+                "SELECT count(*), max(id) FROM (SELECT id FROM sessions WHERE id < ?1 ORDER BY id LIMIT ?2)",
+        [STORE_WSTMT_DELETE_SESSION_CODES] = "DELETE FROM session_codes WHERE session_id <= ?1",
+        [STORE_WSTMT_DELETE_TRANSCRIPTS] = "DELETE FROM session_transcripts WHERE id <= ?1",
+        /* Messages stay: their session_id may then name a session that is gone. */
+        [STORE_WSTMT_DELETE_SESSIONS] = "DELETE FROM sessions WHERE id <= ?1",
         [STORE_WSTMT_FREELIST] = "PRAGMA freelist_count",
         [STORE_WSTMT_VACUUM] = "PRAGMA incremental_vacuum(" STORE_SQLITE_WRITE_STR(STORE_VACUUM_STEP_PAGES) ")",
 };
@@ -141,6 +163,10 @@ static int store_sqlite_write_message_row(struct store *st, const struct store_j
 	else
 		sqlite3_bind_int64(s, 26, job->sum.date_ms);
 	store_sqlite_write_bind_text(s, 27, job->sum.message_id);
+	if (m->session_id == 0)
+		sqlite3_bind_null(s, 28);
+	else
+		sqlite3_bind_int64(s, 28, (sqlite3_int64)m->session_id);
 	int rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		*err = store_sqlite_write_error(st, "cannot insert the message");
@@ -243,99 +269,227 @@ static int store_sqlite_write_rcpts(struct store *st, const struct store_message
 	return ret;
 }
 
+/* One session's rows: the session, its transcript, its codes. */
+static int store_sqlite_write_session_rows(struct store *st, const struct store_session *ss, char **err)
+{
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INSERT_SESSION];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)ss->id);
+	sqlite3_bind_int64(s, 2, ss->started_at_ms);
+	sqlite3_bind_int64(s, 3, ss->ended_at_ms);
+	store_sqlite_write_bind_text(s, 4, ss->listener_mode);
+	store_sqlite_write_bind_text(s, 5, ss->listener_addr);
+	store_sqlite_write_bind_text(s, 6, ss->client_ip);
+	sqlite3_bind_int(s, 7, ss->client_port);
+	store_sqlite_write_bind_text(s, 8, ss->helo);
+	store_sqlite_write_bind_text(s, 9, ss->tls_mode);
+	store_sqlite_write_bind_text(s, 10, ss->tls_version);
+	store_sqlite_write_bind_text(s, 11, ss->tls_cipher);
+	store_sqlite_write_bind_text(s, 12, ss->tls_sni);
+	store_sqlite_write_bind_text(s, 13, ss->auth_user);
+	store_sqlite_write_bind_text(s, 14, ss->auth_mech);
+	store_sqlite_write_bind_text(s, 15, ss->end_reason);
+	sqlite3_bind_int64(s, 16, ss->nmessages);
+	sqlite3_bind_int64(s, 17, ss->nerrors);
+	store_sqlite_write_bind_text(s, 18, ss->diagnostics_json ? ss->diagnostics_json : "[]");
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		*err = store_sqlite_write_error(st, "cannot insert the session");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE)
+		return -1;
+
+	if (ss->transcript != NULL) {
+		s = st->wstmt[STORE_WSTMT_INSERT_TRANSCRIPT];
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)ss->id);
+		sqlite3_bind_text(s, 2, ss->transcript, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE)
+			*err = store_sqlite_write_error(st, "cannot insert the session transcript");
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+
+	s = st->wstmt[STORE_WSTMT_INSERT_CODE];
+	for (size_t i = 0; i < ss->ncodes; i++) {
+		if (ss->codes[i] == NULL)
+			continue;
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)ss->id);
+		sqlite3_bind_text(s, 2, ss->codes[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE)
+			*err = store_sqlite_write_error(st, "cannot insert a session's diagnostic code");
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+		if (rc != SQLITE_DONE)
+			return -1;
+	}
+	return 0;
+}
+
+/* Marks the sessions of the batch not yet decided as lost, with one warning. */
+static void store_sqlite_write_lose_sessions(struct store_job **jobs, size_t n, const char *why)
+{
+	size_t lost = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->session != NULL && jobs[i]->status == 1) {
+			jobs[i]->status = -1;
+			lost++;
+		}
+	}
+	if (lost > 0)
+		log_warn("store: %zu session(s) not kept: %s", lost, why);
+}
+
 /* Marks every job of the batch that has not failed on its own as failed with why. */
 static void store_sqlite_write_fail_all(struct store *st, struct store_job **jobs, size_t n, const char *why)
 {
-	log_error("store: %zu message(s) not stored: %s", n, why);
+	size_t failed = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (jobs[i]->status == -1)
+		if (jobs[i]->m == NULL || jobs[i]->status == -1)
 			continue;
 		jobs[i]->status = -1;
 		jobs[i]->err = xstrdup(why);
+		failed++;
 	}
+	if (failed > 0)
+		log_error("store: %zu message(s) not stored: %s", failed, why);
+	store_sqlite_write_lose_sessions(jobs, n, why);
 	if (!sqlite3_get_autocommit(st->wdb))
 		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+}
+
+/* As store_sqlite_write_fail_all(), with why taken from the connection's last error. */
+static void store_sqlite_write_fail_all_db(struct store *st, struct store_job **jobs, size_t n, const char *what)
+{
+	char *why = store_sqlite_write_error(st, what);
+	store_sqlite_write_fail_all(st, jobs, n, why);
+	free(why);
+}
+
+static void store_sqlite_write_log_failure(const struct store_job *job, const char *err)
+{
+	char id[ID_STRLEN + 1];
+	if (job->m != NULL) {
+		id_format(job->m->id, id);
+		log_warn("store: message %s not stored: %s", id, err);
+	} else {
+		id_format(job->session->id, id);
+		log_warn("store: session %s not kept: %s", id, err);
+	}
+}
+
+/*
+ * One attempt at the batch: every job still undecided (status 1), each in
+ * its own savepoint, then COMMIT. Returns 1, having written nothing, when
+ * a session took the whole transaction down (that session is marked lost
+ * and the caller tries again); 0 when every job is decided.
+ */
+static int store_sqlite_write_try(struct store *st, struct store_job **jobs, size_t n)
+{
+	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
+		store_sqlite_write_fail_all_db(st, jobs, n, "cannot start a transaction");
+		return 0;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_job *job = jobs[i];
+		if (job->status != 1)
+			continue;
+		if (store_sqlite_write_run(st, STORE_WSTMT_SAVEPOINT) != SQLITE_DONE) {
+			store_sqlite_write_fail_all_db(st, jobs, n, "cannot open a savepoint");
+			return 0;
+		}
+		char *err = NULL;
+		int ok = job->m != NULL ? store_sqlite_write_message_row(st, job, &err) == 0 &&
+		                                  store_sqlite_write_rcpts(st, job->m, &err) == 0
+		                        : store_sqlite_write_session_rows(st, job->session, &err) == 0;
+		if (ok) {
+			if (store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
+				store_sqlite_write_fail_all_db(st, jobs, n, "cannot release a savepoint");
+				return 0;
+			}
+			kept++;
+			continue;
+		}
+		store_sqlite_write_log_failure(job, err);
+		job->status = -1;
+		/* Some errors (disk full, I/O, RAISE(ROLLBACK)) roll the whole transaction back: no one is kept. */
+		if (sqlite3_get_autocommit(st->wdb)) {
+			if (job->session != NULL) {
+				free(err);
+				return 1;
+			}
+			job->err = err;
+			store_sqlite_write_fail_all(st, jobs, n, err);
+			return 0;
+		}
+		if (job->m != NULL)
+			job->err = err;
+		else
+			free(err);
+		if (store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK_TO) != SQLITE_DONE ||
+		    store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
+			store_sqlite_write_fail_all_db(st, jobs, n, "cannot roll back a savepoint");
+			return 0;
+		}
+	}
+	if (kept == 0) {
+		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+		return 0;
+	}
+	if (store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
+		store_sqlite_write_fail_all_db(st, jobs, n, "cannot commit");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->status == 1)
+			jobs[i]->status = 0;
+	}
+	return 0;
 }
 
 void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		jobs[i]->status = 1; /* not decided yet */
-	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
-		char *why = store_sqlite_write_error(st, "cannot start a transaction");
-		store_sqlite_write_fail_all(st, jobs, n, why);
-		free(why);
-		return;
-	}
-
-	size_t kept = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct store_job *job = jobs[i];
-		char *err = NULL;
-		if (store_sqlite_write_run(st, STORE_WSTMT_SAVEPOINT) != SQLITE_DONE) {
-			char *why = store_sqlite_write_error(st, "cannot open a savepoint");
-			store_sqlite_write_fail_all(st, jobs, n, why);
-			free(why);
-			return;
-		}
-		if (store_sqlite_write_message_row(st, job, &err) == 0 &&
-		    store_sqlite_write_rcpts(st, job->m, &err) == 0) {
-			if (store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
-				char *why = store_sqlite_write_error(st, "cannot release a savepoint");
-				store_sqlite_write_fail_all(st, jobs, n, why);
-				free(why);
-				return;
-			}
-			kept++;
-			continue;
-		}
-		/* Some errors (disk full, I/O) roll the whole transaction back: then no one is kept. */
-		if (sqlite3_get_autocommit(st->wdb)) {
-			store_sqlite_write_fail_all(st, jobs, n, err);
-			free(err);
-			return;
-		}
-		char id[ID_STRLEN + 1];
-		id_format(job->m->id, id);
-		log_warn("store: message %s not stored: %s", id, err);
-		job->status = -1;
-		job->err = err;
-		if (store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK_TO) != SQLITE_DONE ||
-		    store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
-			char *why = store_sqlite_write_error(st, "cannot roll back a savepoint");
-			store_sqlite_write_fail_all(st, jobs, n, why);
-			free(why);
-			return;
-		}
-	}
-	if (kept == 0) {
-		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
-		return;
-	}
-	if (store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
-		char *why = store_sqlite_write_error(st, "cannot commit");
-		store_sqlite_write_fail_all(st, jobs, n, why);
-		free(why);
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (jobs[i]->status == 1)
-			jobs[i]->status = 0;
+	/*
+	 * Messages never pay for a session: when one rolls the whole
+	 * transaction back it is dropped and the batch goes again. After a few
+	 * such sessions the rest are dropped too, so a batch is tried at most
+	 * STORE_SESSION_RETRIES + 1 times.
+	 */
+	for (int attempt = 1; store_sqlite_write_try(st, jobs, n) == 1; attempt++) {
+		if (attempt == STORE_SESSION_RETRIES)
+			store_sqlite_write_lose_sessions(jobs, n, "sessions of their batch kept rolling it back");
 	}
 }
 
+/* What retention needs to know of one kind of row (messages, sessions): its counter and its oldest ids. */
+struct store_sqlite_write_kind {
+	enum store_wstmt count;  /* one row: how many there are */
+	enum store_wstmt oldest; /* count(*), max(id) of the oldest ?2 below id ?1 */
+};
+
+static const struct store_sqlite_write_kind store_sqlite_write_messages = {STORE_WSTMT_COUNT, STORE_WSTMT_OLDEST};
+static const struct store_sqlite_write_kind store_sqlite_write_sessions = {STORE_WSTMT_SESSION_COUNT,
+                                                                           STORE_WSTMT_SESSION_OLDEST};
+
 /*
  * The newest id to delete so that no more than STORE_RETENTION_STEP of the
- * oldest messages go at once, or -1 when fewer than min_excess are over a
- * limit. Both limits cut a prefix of the id order, so the larger cut
- * serves both and is still at most one step long.
+ * oldest rows of a kind go at once, or -1 when fewer than min_excess are
+ * over a limit. Both limits cut a prefix of the id order, so the larger
+ * cut serves both and is still at most one step long.
  */
-static int store_sqlite_write_retention_cut(struct store *st, int64_t now_ms, uint64_t min_excess, int64_t *cut)
+static int store_sqlite_write_retention_cut(struct store *st, const struct store_sqlite_write_kind *kind,
+                                            int64_t now_ms, uint64_t min_excess, int64_t *cut)
 {
 	*cut = -1;
 	sqlite3_stmt *s;
 	if (st->max_messages > 0) {
-		s = st->wstmt[STORE_WSTMT_COUNT];
+		s = st->wstmt[kind->count];
 		int rc = sqlite3_step(s);
 		int64_t count = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 		sqlite3_reset(s);
@@ -344,7 +498,7 @@ static int store_sqlite_write_retention_cut(struct store *st, int64_t now_ms, ui
 		uint64_t excess =
 		        count > 0 && (uint64_t)count > st->max_messages ? (uint64_t)count - st->max_messages : 0;
 		if (excess > 0 && excess >= min_excess) {
-			s = st->wstmt[STORE_WSTMT_OLDEST];
+			s = st->wstmt[kind->oldest];
 			sqlite3_bind_int64(s, 1, INT64_MAX);
 			sqlite3_bind_int64(
 			        s, 2, (sqlite3_int64)(excess < STORE_RETENTION_STEP ? excess : STORE_RETENTION_STEP));
@@ -357,9 +511,9 @@ static int store_sqlite_write_retention_cut(struct store *st, int64_t now_ms, ui
 		}
 	}
 	if (st->max_age_ms > 0 && now_ms > st->max_age_ms) {
-		/* Ids carry their arrival time: older than max_age is below one id. */
+		/* Ids carry their arrival (a session's: its accept) time: older than max_age is below one id. */
 		uint64_t limit = (uint64_t)(now_ms - st->max_age_ms) << ID_SEQ_BITS;
-		s = st->wstmt[STORE_WSTMT_OLDEST];
+		s = st->wstmt[kind->oldest];
 		sqlite3_bind_int64(s, 1, (sqlite3_int64)limit);
 		sqlite3_bind_int64(s, 2, STORE_RETENTION_STEP);
 		int rc = sqlite3_step(s);
@@ -373,41 +527,63 @@ static int store_sqlite_write_retention_cut(struct store *st, int64_t now_ms, ui
 	return 0;
 }
 
+/* Runs deletes[0..n) with ?1 = cut; *deleted is what the last one removed. -1 on error (logged). */
+static int store_sqlite_write_delete(struct store *st, const enum store_wstmt *deletes, size_t n, int64_t cut,
+                                     int *deleted)
+{
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_stmt *s = st->wstmt[deletes[i]];
+		sqlite3_bind_int64(s, 1, cut);
+		int rc = sqlite3_step(s);
+		if (rc != SQLITE_DONE) {
+			log_error("store: retention: cannot delete old rows: %s", sqlite3_errmsg(st->wdb));
+			sqlite3_reset(s);
+			return -1;
+		}
+		*deleted = sqlite3_changes(st->wdb);
+		sqlite3_reset(s);
+	}
+	return 0;
+}
+
 int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess)
 {
 	if (st->max_messages == 0 && st->max_age_ms == 0)
 		return 0;
-	int64_t cut;
-	if (store_sqlite_write_retention_cut(st, now_ms, min_excess, &cut) < 0) {
-		log_error("store: retention: cannot find the oldest messages: %s", sqlite3_errmsg(st->wdb));
+	int64_t message_cut, session_cut;
+	if (store_sqlite_write_retention_cut(st, &store_sqlite_write_messages, now_ms, min_excess, &message_cut) < 0 ||
+	    store_sqlite_write_retention_cut(st, &store_sqlite_write_sessions, now_ms, min_excess, &session_cut) < 0) {
+		log_error("store: retention: cannot find the oldest messages and sessions: %s",
+		          sqlite3_errmsg(st->wdb));
 		return -1;
 	}
-	if (cut < 0)
+	if (message_cut < 0 && session_cut < 0)
 		return 0;
 
-	static const enum store_wstmt deletes[] = {
+	/* In each list the rows of the kind itself go last, so sqlite3_changes() then counts them. */
+	static const enum store_wstmt message_deletes[] = {
 	        STORE_WSTMT_DELETE_LINKS, STORE_WSTMT_DELETE_EMPTY_INBOXES, STORE_WSTMT_DELETE_RCPTS,
 	        STORE_WSTMT_DELETE_RAW,   STORE_WSTMT_DELETE_MESSAGES,
+	};
+	static const enum store_wstmt session_deletes[] = {
+	        STORE_WSTMT_DELETE_SESSION_CODES,
+	        STORE_WSTMT_DELETE_TRANSCRIPTS,
+	        STORE_WSTMT_DELETE_SESSIONS,
 	};
 	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
 		log_error("store: retention: cannot start a transaction: %s", sqlite3_errmsg(st->wdb));
 		return -1;
 	}
-	int deleted = 0;
-	for (size_t i = 0; i < sizeof deletes / sizeof deletes[0]; i++) {
-		sqlite3_stmt *s = st->wstmt[deletes[i]];
-		sqlite3_bind_int64(s, 1, cut);
-		int rc = sqlite3_step(s);
-		if (rc != SQLITE_DONE) {
-			log_error("store: retention: cannot delete old messages: %s", sqlite3_errmsg(st->wdb));
-			sqlite3_reset(s);
-			if (!sqlite3_get_autocommit(st->wdb))
-				store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
-			return -1;
-		}
-		if (deletes[i] == STORE_WSTMT_DELETE_MESSAGES)
-			deleted = sqlite3_changes(st->wdb);
-		sqlite3_reset(s);
+	int messages = 0, sessions = 0;
+	if ((message_cut >= 0 &&
+	     store_sqlite_write_delete(st, message_deletes, sizeof message_deletes / sizeof message_deletes[0],
+	                               message_cut, &messages) < 0) ||
+	    (session_cut >= 0 &&
+	     store_sqlite_write_delete(st, session_deletes, sizeof session_deletes / sizeof session_deletes[0],
+	                               session_cut, &sessions) < 0)) {
+		if (!sqlite3_get_autocommit(st->wdb))
+			store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+		return -1;
 	}
 	if (store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
 		log_error("store: retention: cannot commit: %s", sqlite3_errmsg(st->wdb));
@@ -415,8 +591,8 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 			store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
 		return -1;
 	}
-	log_debug("store: retention removed %d old message(s)", deleted);
-	return deleted;
+	log_debug("store: retention removed %d old message(s) and %d old session(s)", messages, sessions);
+	return messages > sessions ? messages : sessions;
 }
 
 void store_sqlite_vacuum_step(struct store *st)

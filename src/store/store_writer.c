@@ -1,6 +1,7 @@
 /*
  * store_writer: the writer thread and its two queues (store.h's
- * store_submit(), store_completion_fd(), store_run_completions()).
+ * store_submit(), store_submit_session(), store_completion_fd(),
+ * store_run_completions()).
  *
  * The owner thread appends to `pending` and signals `wake`. The writer
  * takes everything pending at that moment (up to max_batch_messages /
@@ -10,6 +11,11 @@
  * fd readable and calls store_run_completions(), which runs the callbacks
  * on the owner thread. So the fsync of one COMMIT acknowledges every
  * message that was waiting for it, and no callback ever runs on the writer.
+ *
+ * SMTP sessions ride the same queue, in order, so a session is written in
+ * the transaction of its last message or a later one, never before it.
+ * Nobody waits for a session: the writer frees it once written (or lost,
+ * with a warning) and it never reaches `done`.
  *
  * Between batches, and on a timer of STORE_IDLE_TICK_MS whether busy or
  * not, the writer applies retention one small transaction at a time and
@@ -27,11 +33,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/id.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
+
+/* What a job weighs against max_batch_bytes: its message, or its session's JSON. */
+static size_t store_writer_job_bytes(const struct store_job *job)
+{
+	if (job->m != NULL)
+		return job->m->raw_len;
+	const struct store_session *s = job->session;
+	return (s->transcript ? strlen(s->transcript) : 0) + (s->diagnostics_json ? strlen(s->diagnostics_json) : 0);
+}
 
 static void store_writer_list_push(struct store_job_list *l, struct store_job *job)
 {
@@ -41,8 +57,11 @@ static void store_writer_list_push(struct store_job_list *l, struct store_job *j
 	else
 		l->head = job;
 	l->tail = job;
-	l->n++;
-	l->bytes += job->m->raw_len;
+	if (job->m != NULL)
+		l->n++;
+	else
+		l->nsessions++;
+	l->bytes += store_writer_job_bytes(job);
 }
 
 /* Wakes the owner's event loop; an eventfd counter never blocks a writer that only adds 1. */
@@ -105,38 +124,72 @@ static void store_writer_forget_summary(struct store_job *job)
 	job->from_json = job->to_json = job->cc_json = NULL;
 }
 
-/* Takes the next batch off `pending`; called with the lock held. At least one job when any is pending. */
+/*
+ * Takes the next batch off `pending`, in order; called with the lock held.
+ * At most max_batch_messages messages and as many sessions, and at most
+ * max_batch_bytes (unless the first job alone is bigger). At least one job
+ * when any is pending. batch holds 2 * max_batch_messages.
+ */
 static size_t store_writer_take(struct store *st, struct store_job **batch)
 {
-	size_t n = 0, bytes = 0;
-	while (st->pending.head != NULL && n < st->max_batch_messages) {
+	size_t n = 0, nmessages = 0, nsessions = 0, bytes = 0;
+	while (st->pending.head != NULL) {
 		struct store_job *job = st->pending.head;
-		if (n > 0 && bytes + job->m->raw_len > st->max_batch_bytes)
+		size_t job_bytes = store_writer_job_bytes(job);
+		if (job->m != NULL ? nmessages == st->max_batch_messages : nsessions == st->max_batch_messages)
+			break;
+		if (n > 0 && bytes + job_bytes > st->max_batch_bytes)
 			break;
 		st->pending.head = job->next;
 		job->next = NULL;
 		batch[n++] = job;
-		bytes += job->m->raw_len;
+		bytes += job_bytes;
+		if (job->m != NULL)
+			nmessages++;
+		else
+			nsessions++;
 	}
 	if (st->pending.head == NULL)
 		st->pending.tail = NULL;
-	st->pending.n -= n;
+	st->pending.n -= nmessages;
+	st->pending.nsessions -= nsessions;
 	st->pending.bytes -= bytes;
 	return n;
 }
 
 static void store_writer_commit(struct store *st, struct store_job **batch, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		store_writer_summarize(batch[i]);
+	size_t nmessages = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i]->m != NULL) {
+			store_writer_summarize(batch[i]);
+			nmessages++;
+		}
+	}
 	store_sqlite_write_batch(st, batch, n);
-	atomic_fetch_add(&st->stat_batches, 1);
-	atomic_fetch_add(&st->stat_batched, n);
-	for (size_t i = 0; i < n; i++)
-		store_writer_forget_summary(batch[i]);
+	if (nmessages > 0) {
+		atomic_fetch_add(&st->stat_batches, 1);
+		atomic_fetch_add(&st->stat_batched, nmessages);
+	}
 
+	/* Sessions end here; messages go on to `done` for their callbacks. */
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct store_job *job = batch[i];
+		if (job->m != NULL) {
+			store_writer_forget_summary(job);
+			batch[kept++] = job;
+			continue;
+		}
+		atomic_fetch_add(job->status == 0 ? &st->stat_sessions_kept : &st->stat_sessions_lost, 1);
+		store_session_free(job->session);
+		free(job->err);
+		free(job);
+	}
+	if (kept == 0)
+		return;
 	pthread_mutex_lock(&st->lock);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < kept; i++)
 		store_writer_list_push(&st->done, batch[i]);
 	pthread_mutex_unlock(&st->lock);
 	store_writer_notify(st);
@@ -152,18 +205,57 @@ static void store_writer_wait(struct store *st, int64_t deadline_ms)
 	pthread_cond_timedwait(&st->wake, &st->lock, &ts);
 }
 
+/*
+ * Whether the writer has work now (called with the lock held); if not,
+ * *until is when to look again. Messages are due at once. Sessions alone
+ * are not: nobody waits for them, and a transaction of their own would
+ * cost an fsync, so they wait up to STORE_SESSION_LINGER_MS for a message
+ * batch to ride along with (under load there always is one).
+ *
+ * For the same reason a session does not wake the writer for the first
+ * STORE_SESSION_LINGER_MS after a batch (settle_ms): the writer looks at
+ * the queue by itself then. Only once it is `asleep` (nothing queued, past
+ * that) does a session wake it. A wake-up per session would have the writer
+ * take the next message alone, in a small batch, instead of with the others.
+ */
+static int store_writer_due(struct store *st, int64_t next_tick, int64_t settle_ms, int64_t *until)
+{
+	st->writer_asleep = 0;
+	if (st->stopping || st->pending.n > 0)
+		return 1;
+	int64_t now = timeutil_monotonic_ms();
+	if (now >= next_tick)
+		return 1;
+	*until = next_tick;
+	if (st->pending.head != NULL) {
+		int64_t due = st->pending.head->queued_ms + STORE_SESSION_LINGER_MS;
+		if (now >= due || st->pending.nsessions >= st->max_batch_messages)
+			return 1;
+		if (due < *until)
+			*until = due;
+	} else if (now < settle_ms) {
+		if (settle_ms < *until)
+			*until = settle_ms;
+	} else {
+		st->writer_asleep = 1;
+	}
+	return 0;
+}
+
 static void *store_writer_main(void *arg)
 {
 	struct store *st = arg;
-	struct store_job **batch = xmalloc(st->max_batch_messages * sizeof *batch);
+	struct store_job **batch = xmalloc(2 * st->max_batch_messages * sizeof *batch);
 	int64_t next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
+	int64_t settle = 0;       /* see store_writer_due() */
 	int retention_behind = 0; /* the last step was a full one: more is waiting */
 
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (st->pending.head == NULL && !st->stopping && !retention_behind &&
-		       timeutil_monotonic_ms() < next_tick)
-			store_writer_wait(st, next_tick);
+		int64_t until;
+		while (!retention_behind && !store_writer_due(st, next_tick, settle, &until))
+			store_writer_wait(st, until);
+		st->writer_asleep = 0;
 		if (st->pending.head == NULL && st->stopping)
 			break;
 		size_t n = store_writer_take(st, batch);
@@ -172,6 +264,7 @@ static void *store_writer_main(void *arg)
 
 		if (n > 0) {
 			store_writer_commit(st, batch, n);
+			settle = timeutil_monotonic_ms() + STORE_SESSION_LINGER_MS;
 			if (!stopping && store_sqlite_retention_step(st, timeutil_now_ms(), STORE_RETENTION_SLACK) ==
 			                         STORE_RETENTION_STEP)
 				retention_behind = 1;
@@ -259,6 +352,33 @@ void store_submit(struct store *st, struct store_message *m, store_done_fn done,
 	}
 	store_writer_list_push(&st->pending, job);
 	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_submit_session(struct store *st, struct store_session *s)
+{
+	if (s == NULL)
+		return;
+	if (st->closing) {
+		/* The writer is being joined: a session that ends now (in a completion callback) is not kept. */
+		char id[ID_STRLEN + 1];
+		id_format(s->id, id);
+		log_debug("store: session %s not kept: the store is closing", id);
+		atomic_fetch_add(&st->stat_sessions_lost, 1);
+		store_session_free(s);
+		return;
+	}
+	struct store_job *job = xcalloc(1, sizeof *job);
+	job->session = s;
+	job->status = 1;
+	job->sum.date_ms = INT64_MIN;
+	job->queued_ms = timeutil_monotonic_ms();
+	pthread_mutex_lock(&st->lock);
+	/* Only a writer that sleeps until its idle tick needs telling (see store_writer_due()), or a full batch. */
+	int wake = st->writer_asleep || st->pending.nsessions + 1 >= st->max_batch_messages;
+	store_writer_list_push(&st->pending, job);
+	if (wake)
+		pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
 }
 

@@ -172,9 +172,13 @@ def test_real_ports():
         got = sorted((m, p) for m, _, p in srv.smtp)
         R.check(got == [("smtp", 25), ("submission", 587), ("submission", 2525), ("submissions", 465)],
                 "--real-ports listens on 25/587/2525/465", repr(got))
-        for _, host, port in srv.smtp:
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.path.join(srv.data_dir, "tls-cert.pem"))
+        for mode, host, port in srv.smtp:
             with socket.create_connection((host, port), timeout=5) as c:
-                R.check(c.recv(100).startswith(b"220 "), "greeting on port %d" % port)
+                if mode == "submissions":
+                    c = ctx.wrap_socket(c, server_hostname="localhost")
+                R.check(c.recv(100).startswith(b"220 "), "greeting on port %d (%s)" % (port, mode))
 
 
 for t in (test_retention, test_real_ports, test_health_and_errors, test_listing_and_paging, test_second_server_refused, test_bad_options,
