@@ -228,6 +228,11 @@ def test_msmtp(srv):
             "msmtp " + mode, stdin=MESSAGE % subject.encode())
         # msmtp adds Date: and Message-ID: when the message has none; the rest arrives as written.
         stored(srv, subject, mode, None, prefix_ok=True)
+    # Misconfigured: implicit TLS against the STARTTLS port.
+    run(["msmtp", "--host=localhost", "--port=%d" % sub_port, "--tls=on", "--tls-starttls=off",
+         "--tls-trust-file=" + cafile(srv), "--timeout=10", "--from=tls@example.com", "someone@example.org"],
+        "msmtp implicit TLS to the STARTTLS port", expect_ok=False, stdin=MESSAGE % b"never")
+    diag_recorded(srv, "tls_clienthello_on_plaintext_port", "msmtp implicit TLS to 1587")
 
 
 def main():

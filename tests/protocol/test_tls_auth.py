@@ -285,8 +285,27 @@ def test_auth_before_starttls_and_policies():
         c.close()
 
 
+def check_json_log(srv, want_codes):
+    """Every diagnostic is also one structured log line (--log-format json)."""
+    import json
+    srv.stop()
+    events = []
+    for line in srv.stderr().splitlines():
+        try:
+            j = json.loads(line)
+        except ValueError:
+            R.check(False, "log line is JSON", repr(line[:200]))
+            continue
+        if j.get("event") == "diagnostic":
+            events.append(j)
+    got = {e["code"] for e in events}
+    R.check(want_codes <= got, "each diagnostic logged as a JSON line", repr(sorted(got)))
+    R.check(all({"time", "level", "code", "session", "client", "listener", "mode", "message", "fix",
+                 "evidence"} <= set(e) for e in events), "diagnostic log lines carry their fields")
+
+
 def test_first_byte_diagnostics():
-    with mstest.Server(listen=LISTEN, args=["--implicit-tls-wait", "1s"]) as srv:
+    with mstest.Server(listen=LISTEN, args=["--implicit-tls-wait", "1s", "--log-format", "json"]) as srv:
         # Implicit TLS to the STARTTLS port.
         raw = socket.create_connection(srv.addr("submission"), timeout=10)
         ctx = client_context(srv)
@@ -356,6 +375,8 @@ def test_first_byte_diagnostics():
                     "tls_handshake_failed names the protocol version", repr(s and s["diagnostics"]))
         else:
             R.skip("TLS 1.1 client", "this Python cannot offer TLS 1.1")
+        check_json_log(srv, {"tls_clienthello_on_plaintext_port", "silent_client_on_implicit_tls_port",
+                             "plaintext_on_implicit_tls_port", "http_on_smtp_port"})
 
 
 def test_early_talker():
