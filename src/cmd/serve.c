@@ -389,7 +389,6 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_READY_FILE:
 			o->ready_file = optarg;
 			break;
-		case 'h':
 		case OPT_GREETING_DELAY:
 			if (serve_duration(name, optarg, &o->limits.greeting_delay_ms) < 0)
 				return -1;
@@ -434,6 +433,7 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 				return serve_fail(name, "must be at most 64M");
 			o->limits.transcript_max_bytes = (size_t)n;
 			break;
+		case 'h':
 		case OPT_HELP:
 			serve_usage(stdout);
 			return 1;
@@ -610,6 +610,7 @@ static void serve_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_ctx *ctx = arg;
 	if (ctx->stopping) {
+		ctx->stopping = 2;
 		log_warn("second signal: exiting at once");
 		event_base_loopbreak(ctx->base);
 		return;
@@ -782,10 +783,11 @@ out:
 	if (ctx.smtp) {
 		smtp_server_shutdown_begin(ctx.smtp);
 		int64_t deadline = timeutil_monotonic_ms() + SERVE_DRAIN_MS;
-		while (smtp_server_pending_deliveries(ctx.smtp) > 0 && timeutil_monotonic_ms() < deadline)
+		while (ctx.stopping < 2 && smtp_server_pending_deliveries(ctx.smtp) > 0 &&
+		       timeutil_monotonic_ms() < deadline)
 			event_base_loop(ctx.base, EVLOOP_ONCE);
 		for (int i = 0; i < 10; i++)
-			event_base_loop(ctx.base, EVLOOP_NONBLOCK);
+			event_base_loop(ctx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		/* Sessions end here and hand their records to the store, which is still open. */
 		smtp_server_free(ctx.smtp);
 	}

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 /* RFC 4954 4: AUTH commands and responses of at least 12288 octets. */
-#define SMTP_AUTH_LINE_MAX 12288
+#define SMTP_AUTH_LINE_MAX  12288
 #define SMTP_AUTH_FIELD_MAX 256 /* user names, authzid, passwords after decoding */
 
 enum smtp_auth_mech { SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN, SMTP_AUTH_CRAM_MD5, SMTP_AUTH__COUNT };
@@ -40,10 +40,10 @@ enum smtp_auth_status {
 struct smtp_auth_exchange {
 	enum smtp_auth_mech mech;
 	int step;
-	char challenge[160];                /* CRAM-MD5: "<nonce.timestamp@host>", not encoded */
-	char authzid[SMTP_AUTH_FIELD_MAX];  /* PLAIN only; "" when absent */
+	char challenge[160];               /* CRAM-MD5: "<nonce.timestamp@host>", not encoded */
+	char authzid[SMTP_AUTH_FIELD_MAX]; /* PLAIN only; "" when absent */
 	char user[SMTP_AUTH_FIELD_MAX];
-	char secret[SMTP_AUTH_FIELD_MAX];   /* PLAIN/LOGIN: the password; CRAM-MD5: the hex digest */
+	char secret[SMTP_AUTH_FIELD_MAX]; /* PLAIN/LOGIN: the password; CRAM-MD5: the hex digest */
 };
 
 /*

@@ -273,8 +273,9 @@ static void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd
 		}
 		if (cmd->bdat_size > max || t->data.len + cmd->bdat_size > max)
 			s->chunk_fate = SMTP_CHUNK_TOO_BIG;
-		else
-			buf_reserve(&t->data, (size_t)cmd->bdat_size);
+		else /* the announced size is a hint, not a promise: reserve at most the usual cap */
+			buf_reserve(&t->data, cmd->bdat_size < SMTP_DATA_PREALLOC_MAX ? (size_t)cmd->bdat_size
+			                                                              : SMTP_DATA_PREALLOC_MAX);
 	}
 	s->state = SMTP_STATE_BDAT;
 	if (s->chunk_remaining == 0)
@@ -341,28 +342,28 @@ static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_command 
 	if (dropped > 0) {
 		/* CVE-2011-0411: never execute what was sent in the clear behind STARTTLS. */
 		smtp_transcript_addf(s, 'C', "[%zu octets pipelined behind STARTTLS, discarded]", dropped);
-		smtp_diag(s, SMTP_DIAG_STARTTLS_INJECTION_ATTEMPT, "%zu octets after STARTTLS before the handshake: \"%s\"",
-		          dropped, sample);
+		smtp_diag(s, SMTP_DIAG_STARTTLS_INJECTION_ATTEMPT,
+		          "%zu octets after STARTTLS before the handshake: \"%s\"", dropped, sample);
 	}
 	smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
 	s->tls_pending = 1;
 }
 
 static const struct smtp_command_row smtp_commands[SMTP_VERB__COUNT] = {
-	[SMTP_VERB_HELO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-	[SMTP_VERB_EHLO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
-	[SMTP_VERB_MAIL] = {0, smtp_check_mail, smtp_cmd_mail},
-	[SMTP_VERB_RCPT] = {0, smtp_check_rcpt, smtp_cmd_rcpt},
-	[SMTP_VERB_DATA] = {SMTP_CMD_GROUP_END, smtp_check_data, smtp_cmd_data},
-	[SMTP_VERB_BDAT] = {0, smtp_check_bdat, smtp_cmd_bdat},
-	[SMTP_VERB_RSET] = {0, NULL, smtp_cmd_rset},
-	[SMTP_VERB_NOOP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_noop},
-	[SMTP_VERB_QUIT] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_quit},
-	[SMTP_VERB_VRFY] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_vrfy},
-	[SMTP_VERB_EXPN] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_expn},
-	[SMTP_VERB_HELP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_help},
-	/* STARTTLS checks pipelining itself: what follows it is discarded, not refused. */
-	[SMTP_VERB_STARTTLS] = {0, smtp_check_starttls, smtp_cmd_starttls},
+        [SMTP_VERB_HELO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
+        [SMTP_VERB_EHLO] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_helo},
+        [SMTP_VERB_MAIL] = {0, smtp_check_mail, smtp_cmd_mail},
+        [SMTP_VERB_RCPT] = {0, smtp_check_rcpt, smtp_cmd_rcpt},
+        [SMTP_VERB_DATA] = {SMTP_CMD_GROUP_END, smtp_check_data, smtp_cmd_data},
+        [SMTP_VERB_BDAT] = {0, smtp_check_bdat, smtp_cmd_bdat},
+        [SMTP_VERB_RSET] = {0, NULL, smtp_cmd_rset},
+        [SMTP_VERB_NOOP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_noop},
+        [SMTP_VERB_QUIT] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_quit},
+        [SMTP_VERB_VRFY] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_vrfy},
+        [SMTP_VERB_EXPN] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_expn},
+        [SMTP_VERB_HELP] = {SMTP_CMD_GROUP_END, NULL, smtp_cmd_help},
+        /* STARTTLS checks pipelining itself: what follows it is discarded, not refused. */
+        [SMTP_VERB_STARTTLS] = {0, smtp_check_starttls, smtp_cmd_starttls},
 };
 
 static void smtp_session_parse_error(struct smtp_session *s, const struct smtp_parse_error *err)
@@ -406,11 +407,11 @@ int smtp_session_check_pipelining(struct smtp_session *s, const char *verb, int 
 	if (s->esmtp)
 		smtp_diag(s, SMTP_DIAG_PIPELINING_VIOLATION, "\"%s\" was already sent when %s arrived", sample, verb);
 	else
-		smtp_diag(s, SMTP_DIAG_PIPELINING_WITHOUT_EHLO, "\"%s\" was already sent behind %s without EHLO", sample,
-		          verb);
-	smtp_reply_nocount(s, 554, "5.5.0",
-	                   "Error: SMTP protocol synchronization: %s must wait for the reply to %s (RFC 2920)",
-	                   s->esmtp ? "the client" : "a client that did not use EHLO", s->esmtp ? verb : "each command");
+		smtp_diag(s, SMTP_DIAG_PIPELINING_WITHOUT_EHLO, "\"%s\" was already sent behind %s without EHLO",
+		          sample, verb);
+	smtp_reply_nocount(
+	        s, 554, "5.5.0", "Error: SMTP protocol synchronization: %s must wait for the reply to %s (RFC 2920)",
+	        s->esmtp ? "the client" : "a client that did not use EHLO", s->esmtp ? verb : "each command");
 	smtp_session_close_after_reply(s, "pipelining violation");
 	return -1;
 }
@@ -422,6 +423,10 @@ void smtp_session_command(struct smtp_session *s, const char *line, size_t len, 
 	struct smtp_parse_error perr;
 	if (smtp_parse_command(line, len, &cmd, &perr) < 0) {
 		smtp_session_parse_error(s, &perr);
+		if (cmd.verb == SMTP_VERB_BDAT) {
+			/* The chunk's length is unknown, so its bytes cannot be skipped: they would be read as commands. */
+			smtp_session_close_after_reply(s, "unreadable BDAT size");
+		}
 		return;
 	}
 	const struct smtp_command_row *row = &smtp_commands[cmd.verb];
@@ -536,7 +541,8 @@ static int smtp_session_data_policy(struct smtp_session *s, const struct smtp_da
 void smtp_session_data_done(struct smtp_session *s)
 {
 	if (smtp_session_data_policy(s, &s->txn->reader) < 0) {
-		smtp_transcript_addf(s, 'C', "[message: %llu octets, refused]", (unsigned long long)s->txn->reader.size);
+		smtp_transcript_addf(s, 'C', "[message: %llu octets, refused]",
+		                     (unsigned long long)s->txn->reader.size);
 		smtp_session_reset(s);
 		return;
 	}

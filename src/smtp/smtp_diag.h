@@ -29,10 +29,10 @@ enum smtp_diag_code {
 enum smtp_diag_severity { SMTP_DIAG_INFO, SMTP_DIAG_WARNING, SMTP_DIAG_ERROR };
 
 struct smtp_diag_def {
-	const char *code;     /* stable identifier, e.g. "auth_before_starttls" */
+	const char *code; /* stable identifier, e.g. "auth_before_starttls" */
 	enum smtp_diag_severity severity;
-	const char *message;  /* what the client did, in words */
-	const char *fix;      /* what to change in the client's configuration */
+	const char *message; /* what the client did, in words */
+	const char *fix;     /* what to change in the client's configuration */
 };
 
 const struct smtp_diag_def *smtp_diag_def(enum smtp_diag_code code);

@@ -33,6 +33,7 @@ struct smtp_listener {
 	struct smtp_server *srv;
 	enum smtp_mode mode;
 	struct evconnlistener *evl;
+	struct event *retry; /* re-enables accepting after EMFILE/ENFILE */
 	char addr[64];
 	struct smtp_listener *next;
 };

@@ -88,10 +88,25 @@ static void smtp_server_accept(struct evconnlistener *evl, evutil_socket_t fd, s
 	smtp_session_start(lst, fd, sa);
 }
 
+static void smtp_server_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_listener *lst = arg;
+	if (lst->evl)
+		evconnlistener_enable(lst->evl);
+}
+
 static void smtp_server_accept_error(struct evconnlistener *evl, void *arg)
 {
 	struct smtp_listener *lst = arg;
 	int e = EVUTIL_SOCKET_ERROR();
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		/* Level-triggered: the backlog stays readable. Pause instead of spinning. */
+		evconnlistener_disable(evl);
+		if (lst->retry == NULL)
+			lst->retry = evtimer_new(lst->srv->base, smtp_server_accept_retry, lst);
+		struct timeval tv = {0, 250 * 1000};
+		evtimer_add(lst->retry, &tv);
+	}
 	/* EMFILE/ENFILE: out of descriptors. libevent retries on the next readiness. */
 	log_warn("accept on %s failed: %s", lst->addr, evutil_socket_error_to_string(e));
 }
@@ -166,10 +181,24 @@ int smtp_server_listen(struct smtp_server *srv, const struct smtp_listener_spec 
 
 void smtp_server_stop_listening(struct smtp_server *srv)
 {
+	/* Sessions point at their listener: only the socket goes now, the struct in smtp_server_free. */
+	for (struct smtp_listener *lst = srv->listeners; lst; lst = lst->next) {
+		if (lst->evl) {
+			evconnlistener_free(lst->evl);
+			lst->evl = NULL;
+		}
+		if (lst->retry) {
+			event_free(lst->retry);
+			lst->retry = NULL;
+		}
+	}
+}
+
+static void smtp_server_free_listeners(struct smtp_server *srv)
+{
 	struct smtp_listener *lst = srv->listeners;
 	while (lst) {
 		struct smtp_listener *next = lst->next;
-		evconnlistener_free(lst->evl);
 		free(lst);
 		lst = next;
 	}
@@ -266,6 +295,7 @@ void smtp_server_free(struct smtp_server *srv)
 	smtp_server_stop_listening(srv);
 	while (srv->sessions)
 		smtp_session_abort(srv->sessions, "421 4.3.2 Service shutting down, closing connection");
+	smtp_server_free_listeners(srv);
 	for (int i = 0; i < SMTP_IP_BUCKETS; i++) {
 		while (srv->ip_counts[i]) {
 			struct smtp_ip_count *n = srv->ip_counts[i]->next;

@@ -28,6 +28,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,9 +75,15 @@ static void smtp_session_greet(struct smtp_session *s)
 	smtp_reply_line(s, line);
 }
 
+static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg);
+
 static void smtp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	if (s->state == SMTP_STATE_SNIFFING) {
+		smtp_session_sniff_cb(s->fd, EV_TIMEOUT, s);
+		return;
+	}
 	if (s->state == SMTP_STATE_GREETING) {
 		smtp_session_greet(s);
 	} else if (s->held) {
@@ -329,6 +336,14 @@ void smtp_session_abort(struct smtp_session *s, const char *reply)
 		/* Let the bufferevent take what we hold; one attempt to send it. */
 		bufferevent_write_buffer(s->bev, s->out);
 		bufferevent_flush(s->bev, EV_WRITE, BEV_FINISHED);
+		if (s->tls_bev && s->tls && s->ssl) {
+			/* libevent's OpenSSL bufferevent does not implement flush: one SSL_write attempt. */
+			struct evbuffer *out = bufferevent_get_output(s->bev);
+			size_t len = evbuffer_get_length(out);
+			unsigned char *data = evbuffer_pullup(out, -1);
+			if (len && data && SSL_write(s->ssl, data, (int)len) <= 0)
+				ERR_clear_error();
+		}
 		if (!s->tls_bev) {
 			struct evbuffer *out = bufferevent_get_output(s->bev);
 			size_t len = evbuffer_get_length(out);
@@ -385,19 +400,20 @@ static void smtp_session_start_tls(struct smtp_session *s, int implicit)
 	s->bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
 	                                        BEV_OPT_CLOSE_ON_FREE);
 	if (s->bev == NULL) {
-		log_error("session %llu: cannot start TLS", (unsigned long long)s->no);
-		SSL_free(s->ssl);
-		s->ssl = NULL;
-		s->broken = 1;
-		smtp_session_free(s);
-		return;
+		/*
+		 * Only out of memory (or an epoll failure) gets here, and libevent may
+		 * already have closed the socket and freed the SSL: going on risks a
+		 * double close of a descriptor another session reuses. Same policy as xmalloc.
+		 */
+		log_error("session %llu: cannot create the TLS bufferevent; aborting", (unsigned long long)s->no);
+		abort();
 	}
 	s->tls_bev = 1; /* from here the bufferevent owns the SSL and the socket */
 	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	s->direct_write = 0;
 	s->rec.tls_mode = implicit ? "implicit" : "starttls";
 	s->state = SMTP_STATE_HANDSHAKE;
-	smtp_transcript_add(s, '*', implicit ? "TLS handshake (implicit TLS)" : "TLS handshake (STARTTLS)", 0);
+	smtp_transcript_addf(s, '*', "%s", implicit ? "TLS handshake (implicit TLS)" : "TLS handshake (STARTTLS)");
 	smtp_session_setup_bev(s);
 }
 
@@ -506,6 +522,8 @@ static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session *s = arg;
 	if (what & EV_TIMEOUT) {
+		if (s->timer)
+			evtimer_del(s->timer);
 		smtp_diag(s, SMTP_DIAG_SILENT_CLIENT_ON_IMPLICIT_TLS_PORT,
 		          "no byte in %lld ms on submissions listener %s: the client waits for a plaintext greeting",
 		          (long long)smtp_session_limits(s)->implicit_tls_wait_ms, s->lst->addr);
@@ -525,10 +543,19 @@ static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	enum tls_sniff_kind kind = tls_sniff(buf, (size_t)n);
-	if (kind == TLS_SNIFF_NEED_MORE && n < 16)
-		return; /* the persistent event fires again when more arrives */
+	if (kind == TLS_SNIFF_NEED_MORE && n < 16) {
+		struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			s->eof = 1;
+			s->rec.end_reason = "client closed before the TLS handshake";
+			smtp_session_free(s);
+		}
+		return; /* edge-triggered: fires again when more arrives */
+	}
 	event_free(s->sniff_ev);
 	s->sniff_ev = NULL;
+	if (s->timer)
+		evtimer_del(s->timer);
 	s->sniffed = 1;
 	if (kind == TLS_SNIFF_SMTP || kind == TLS_SNIFF_HTTP) {
 		char sample[200];
@@ -728,9 +755,20 @@ static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg
 		smtp_session_tls_failed(s);
 		return;
 	}
+	if (s->state == SMTP_STATE_HANDSHAKE && (what & BEV_EVENT_TIMEOUT)) {
+		/* libevent reports a handshake timeout without READING/WRITING. */
+		smtp_diag(s, SMTP_DIAG_TLS_HANDSHAKE_FAILED, "the TLS handshake did not finish within %lld ms",
+		          (long long)smtp_session_limits(s)->idle_timeout_ms);
+		s->rec.end_reason = "TLS handshake timed out";
+		s->broken = 1;
+		smtp_session_free(s);
+		return;
+	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_READING) && s->state == SMTP_STATE_COMMIT) {
-			/* We are the slow party (the store is committing): not the client's idleness. */
+		int tarpit = s->paused && s->timer && evtimer_pending(s->timer, NULL);
+		if ((what & BEV_EVENT_READING) && (s->state == SMTP_STATE_COMMIT || tarpit)) {
+			/* We are the slow party (the store is committing, or our error delay runs): not the client's
+			 * idleness. */
 			bufferevent_enable(s->bev, EV_READ);
 			return;
 		}
@@ -805,9 +843,9 @@ void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr
 	if (lst->mode == SMTP_MODE_SUBMISSIONS && !over_total && !over_ip) {
 		/* Nothing is sent on an implicit-TLS port until the first bytes say what the client speaks. */
 		s->state = SMTP_STATE_SNIFFING;
-		s->sniff_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST, smtp_session_sniff_cb, s);
-		struct timeval tv = {lim->implicit_tls_wait_ms / 1000, (lim->implicit_tls_wait_ms % 1000) * 1000};
-		event_add(s->sniff_ev, &tv);
+		s->sniff_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST | EV_ET, smtp_session_sniff_cb, s);
+		event_add(s->sniff_ev, NULL);
+		smtp_session_arm_timer(s, lim->implicit_tls_wait_ms); /* an absolute deadline: input does not push it */
 		return;
 	}
 

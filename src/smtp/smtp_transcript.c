@@ -117,15 +117,20 @@ void smtp_diag(struct smtp_session *s, enum smtp_diag_code code, const char *evi
 	id_format(r->id, session);
 	snprintf(port, sizeof port, "%u", s->client_port);
 	const char *kv[] = {
-	        "event",    "diagnostic",          "code",     def->code,
-	        "severity", smtp_diag_severity_name(def->severity),
-	        "session",  session,               "client",   s->client_ip,
-	        "client_port", port,               "listener", s->lst->addr,
-	        "mode",     smtp_mode_name(s->lst->mode),
-	        "message",  def->message,          "fix",      def->fix,
-	        "evidence", e->evidence,
+	        "event",       "diagnostic",
+	        "code",        def->code,
+	        "severity",    smtp_diag_severity_name(def->severity),
+	        "session",     session,
+	        "client",      s->client_ip,
+	        "client_port", port,
+	        "listener",    s->lst->addr,
+	        "mode",        smtp_mode_name(s->lst->mode),
+	        "message",     def->message,
+	        "fix",         def->fix,
+	        "evidence",    e->evidence,
 	};
-	log_event(def->severity == SMTP_DIAG_ERROR ? LOG_WARN : LOG_INFO, "diagnostic", kv, sizeof kv / sizeof kv[0] / 2);
+	log_event(def->severity == SMTP_DIAG_ERROR ? LOG_WARN : LOG_INFO, "diagnostic", kv,
+	          sizeof kv / sizeof kv[0] / 2);
 }
 
 void smtp_session_record_free(struct smtp_session_record *r)

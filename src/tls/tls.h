@@ -40,7 +40,8 @@ const char *tls_context_fingerprint(const struct tls_context *t);
 /* Path of the certificate in use, and whether mailscope generated it (1) or it was given (0). */
 const char *tls_context_cert_path(const struct tls_context *t);
 int tls_context_generated(const struct tls_context *t);
-/* Subject CN / SAN summary and expiry for the start-up banner, e.g. "localhost, 127.0.0.1, ::1, host; expires 2036-11-26". */
+/* Subject CN / SAN summary and expiry for the start-up banner, e.g. "localhost, 127.0.0.1, ::1, host; expires
+ * 2036-11-26". */
 const char *tls_context_describe(const struct tls_context *t);
 
 /* What a completed handshake agreed on. Strings are "" when unknown. */

@@ -25,11 +25,11 @@ const char *tls_sniff_kind_name(enum tls_sniff_kind k);
 
 /* Facts from a ClientHello (for the diagnostic's evidence). */
 struct tls_client_hello {
-	int complete;          /* the whole ClientHello was within the bytes given */
+	int complete; /* the whole ClientHello was within the bytes given */
 	uint16_t record_version;
 	uint16_t legacy_version;
-	uint16_t max_version;  /* highest of supported_versions, else legacy_version */
-	char sni[256];         /* server_name, "" when absent */
+	uint16_t max_version; /* highest of supported_versions, else legacy_version */
+	char sni[256];        /* server_name, "" when absent */
 	unsigned ncipher_suites;
 	int has_alpn;
 	char alpn_first[32];
