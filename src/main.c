@@ -10,6 +10,8 @@ static void main_usage(FILE *f)
 	           "\n"
 	           "commands:\n"
 	           "  serve     sandbox SMTP server with durable store and HTTP API\n"
+	           "  wait      block until matching mail arrives; print it, its one-time code or a link (CI)\n"
+	           "  messages  list, show, raw, delete the messages of a running server\n"
 	           "\n"
 	           "'mailscope COMMAND --help' describes a command's options; 'man mailscope' the whole tool.\n");
 }
@@ -23,6 +25,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "wait") == 0)
+		return cmd_wait(argc - 1, argv + 1);
+	if (strcmp(cmd, "messages") == 0)
+		return cmd_messages(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("mailscope %s\n", MAILSCOPE_VERSION);
 		return 0;

@@ -3,5 +3,7 @@
 #define MAILSCOPE_CMD_H
 
 int cmd_serve(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+int cmd_messages(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@
 #include "core/addr.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "core/units.h"
 #include "core/xmalloc.h"
@@ -61,9 +62,13 @@ struct serve_options {
 	struct tls_config tls;
 	const char *users_file;
 	struct smtp_auth_policy auth;
+	const char *api_token;
+	const char *cors_origin;
 };
 
 struct serve_ctx {
+	struct metrics *metrics;
+	unsigned batch; /* acknowledgements in the current completion round (≈ one commit batch) */
 	struct event_base *base;
 	struct store *store;
 	struct smtp_server *smtp;
@@ -125,6 +130,9 @@ static void serve_usage(FILE *f)
 	           "  --log-level debug|info|warn|error   default info\n"
 	           "  --log-format text|json              default text\n"
 	           "  --ready-file FILE         write the bound addresses as JSON once listening\n"
+	           "  --api-token TOKEN         every API request needs \"Authorization: Bearer TOKEN\" (also\n"
+	           "                            MAILSCOPE_API_TOKEN); required when --http is not loopback\n"
+	           "  --cors-origin ORIGIN      an extra origin allowed to subscribe to /api/v1/events\n"
 	           "  --transcript-max SIZE     transcript kept per session (default 64k; message data is never kept\n"
 	           "                            in transcripts, only its size)\n");
 }
@@ -163,6 +171,8 @@ enum {
 	OPT_USERS,
 	OPT_ALLOW_INSECURE_AUTH,
 	OPT_TRANSCRIPT_MAX,
+	OPT_API_TOKEN,
+	OPT_CORS_ORIGIN,
 	OPT_HELP,
 };
 
@@ -200,6 +210,8 @@ static const struct option serve_longopts[] = {
         {"users", required_argument, NULL, OPT_USERS},
         {"allow-insecure-auth", no_argument, NULL, OPT_ALLOW_INSECURE_AUTH},
         {"transcript-max", required_argument, NULL, OPT_TRANSCRIPT_MAX},
+        {"api-token", required_argument, NULL, OPT_API_TOKEN},
+        {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -433,6 +445,16 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 				return serve_fail(name, "must be at most 64M");
 			o->limits.transcript_max_bytes = (size_t)n;
 			break;
+		case OPT_API_TOKEN:
+			if (strlen(optarg) < 16)
+				return serve_fail(name, "use at least 16 characters (e.g. openssl rand -hex 16)");
+			o->api_token = optarg;
+			break;
+		case OPT_CORS_ORIGIN:
+			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+				return serve_fail(name, "expected an origin like https://ci.example.com");
+			o->cors_origin = optarg;
+			break;
 		case 'h':
 		case OPT_HELP:
 			serve_usage(stdout);
@@ -460,6 +482,18 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 		fprintf(stderr,
 		        "mailscope serve: --tls-cert and --tls-key go together: give both, or neither to use the "
 		        "generated certificate\n");
+		return -1;
+	}
+	if (o->api_token == NULL) {
+		const char *env = getenv("MAILSCOPE_API_TOKEN");
+		if (env && *env)
+			o->api_token = env;
+	}
+	if (!o->http_off && !http_host_is_loopback(o->http.host) && o->api_token == NULL) {
+		fprintf(stderr,
+		        "mailscope serve: --http %s is reachable from other machines: give the API a token "
+		        "(--api-token or MAILSCOPE_API_TOKEN), or listen on 127.0.0.1\n",
+		        o->http.host);
 		return -1;
 	}
 	o->store.dir = o->data_dir;
@@ -514,23 +548,67 @@ static struct store_message *serve_convert(struct smtp_message *m, uint64_t id)
 	return sm;
 }
 
+/* What the store's callback needs to answer the client and tell the API. */
+struct serve_pending {
+	struct serve_ctx *ctx;
+	struct smtp_delivery *delivery;
+	size_t size;
+};
+
 static void serve_stored(void *arg, uint64_t id, int status, const char *err)
 {
-	struct smtp_delivery *d = arg;
+	struct serve_pending *p = arg;
+	struct serve_ctx *ctx = p->ctx;
 	if (status == 0) {
 		char text[ID_STRLEN + 1];
 		id_format(id, text);
-		smtp_delivery_done(d, text, NULL);
+		smtp_delivery_done(p->delivery, text, NULL);
+		/* The id carries the arrival time: this is the wait from end of data to the 250. */
+		double latency = (double)(timeutil_now_ms() - id_time_ms(id)) / 1000.0;
+		metrics_inc(ctx->metrics, "mailscope_messages_received_total", NULL, 1);
+		metrics_inc(ctx->metrics, "mailscope_message_bytes_received_total", NULL, (double)p->size);
+		metrics_observe(ctx->metrics, "mailscope_store_commit_latency_seconds", NULL, latency);
+		ctx->batch++;
+		http_server_message_stored(ctx->http, id);
 	} else {
-		smtp_delivery_done(d, NULL, err);
+		metrics_inc(ctx->metrics, "mailscope_messages_failed_total", NULL, 1);
+		smtp_delivery_done(p->delivery, NULL, err);
 	}
+	free(p);
 }
 
 static void serve_on_message(void *arg, struct smtp_message *m, struct smtp_delivery *d)
 {
 	struct serve_ctx *ctx = arg;
 	uint64_t id = id_next(&ctx->ids, m->received_at_ms);
-	store_submit(ctx->store, serve_convert(m, id), serve_stored, d);
+	struct serve_pending *p = xmalloc(sizeof *p);
+	p->ctx = ctx;
+	p->delivery = d;
+	p->size = m->raw_len;
+	store_submit(ctx->store, serve_convert(m, id), serve_stored, p);
+}
+
+static void serve_metrics_declare(struct metrics *m)
+{
+	static const double latency[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+	static const double batch[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+	metrics_declare(m, "mailscope_messages_received_total", METRICS_COUNTER, "Messages stored and acknowledged.",
+	                NULL, 0);
+	metrics_declare(m, "mailscope_message_bytes_received_total", METRICS_COUNTER, "Bytes of messages stored.", NULL,
+	                0);
+	metrics_declare(m, "mailscope_messages_failed_total", METRICS_COUNTER,
+	                "Messages the store could not keep (answered 451).", NULL, 0);
+	metrics_declare(m, "mailscope_sessions_total", METRICS_COUNTER, "SMTP sessions by listener mode and TLS mode.",
+	                NULL, 0);
+	metrics_declare(m, "mailscope_diagnostics_total", METRICS_COUNTER, "Diagnostics recorded, by code.", NULL, 0);
+	metrics_declare(m, "mailscope_auth_total", METRICS_COUNTER, "SMTP AUTH outcomes, by result and mechanism.",
+	                NULL, 0);
+	metrics_declare(m, "mailscope_store_commit_latency_seconds", METRICS_HISTOGRAM,
+	                "From the end of a message's data to its 250 (includes the group commit).", latency,
+	                sizeof latency / sizeof latency[0]);
+	metrics_declare(m, "mailscope_store_batch_messages", METRICS_HISTOGRAM,
+	                "Messages acknowledged per store completion round (about one group commit).", batch,
+	                sizeof batch / sizeof batch[0]);
 }
 
 static char *serve_diagnostics_json(const struct smtp_session_record *r)
@@ -593,6 +671,23 @@ static void serve_on_session_end(void *arg, struct smtp_session_record *r)
 	ss->codes = xcalloc(r->ndiags ? r->ndiags : 1, sizeof *ss->codes);
 	for (size_t i = 0; i < r->ndiags; i++)
 		ss->codes[i] = xstrdup(smtp_diag_def(r->diags[i].code)->code);
+	char labels[160];
+	snprintf(labels, sizeof labels, "listener=\"%s\",tls=\"%s\"", r->listener_mode,
+	         r->tls_mode ? r->tls_mode : "none");
+	metrics_inc(ctx->metrics, "mailscope_sessions_total", labels, 1);
+	for (size_t i = 0; i < r->ndiags; i++) {
+		snprintf(labels, sizeof labels, "code=\"%s\"", smtp_diag_def(r->diags[i].code)->code);
+		metrics_inc(ctx->metrics, "mailscope_diagnostics_total", labels, 1);
+	}
+	if (r->auth_mech) {
+		snprintf(labels, sizeof labels, "result=\"ok\",mechanism=\"%s\"", r->auth_mech);
+		metrics_inc(ctx->metrics, "mailscope_auth_total", labels, 1);
+	}
+	for (size_t i = 0; i < r->ndiags; i++)
+		if (r->diags[i].code == SMTP_DIAG_AUTH_FAILED)
+			metrics_inc(ctx->metrics, "mailscope_auth_total", "result=\"failed\"", 1);
+	http_server_session_ended(ctx->http, r->id, r->client_ip ? r->client_ip : ss->client_ip, r->listener_mode,
+	                          (const char *const *)ss->codes, ss->ncodes);
 	smtp_session_record_free(r);
 	if (ctx->store_open)
 		store_submit_session(ctx->store, ss);
@@ -603,7 +698,10 @@ static void serve_on_session_end(void *arg, struct smtp_session_record *r)
 static void serve_completions(evutil_socket_t fd, short what, void *arg)
 {
 	struct serve_ctx *ctx = arg;
+	ctx->batch = 0;
 	store_run_completions(ctx->store);
+	if (ctx->batch)
+		metrics_observe(ctx->metrics, "mailscope_store_batch_messages", NULL, ctx->batch);
 }
 
 static void serve_signal(evutil_socket_t sig, short what, void *arg)
@@ -677,10 +775,13 @@ int cmd_serve(int argc, char **argv)
 
 	struct serve_ctx ctx = {0};
 	id_gen_init(&ctx.ids);
+	ctx.metrics = metrics_new();
+	serve_metrics_declare(ctx.metrics);
 	char err[512];
 	ctx.store = store_open(&o.store, err, sizeof err);
 	if (ctx.store == NULL) {
 		fprintf(stderr, "mailscope serve: %s\n", err);
+		metrics_free(ctx.metrics);
 		msg_shutdown();
 		return 1;
 	}
@@ -743,7 +844,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	char http_bound[64] = "";
 	if (!o.http_off) {
-		ctx.http = http_server_new(ctx.base, ctx.store);
+		struct http_options hopt = {.token = o.api_token, .cors_origin = o.cors_origin, .metrics = ctx.metrics};
+		ctx.http = http_server_new(ctx.base, ctx.store, &hopt);
 		if (http_server_listen(ctx.http, &o.http, http_bound, sizeof http_bound, err, sizeof err) < 0) {
 			fprintf(stderr, "mailscope serve: %s\n", err);
 			goto out;
@@ -797,6 +899,7 @@ out:
 	http_server_free(ctx.http);
 	tls_context_free(ctx.tls);
 	smtp_users_free(ctx.users);
+	metrics_free(ctx.metrics);
 	event_free(done_ev);
 	event_free(sigint);
 	event_free(sigterm);

@@ -1,17 +1,22 @@
 /*
- * http_server: evhttp setup, the route table and the response helpers.
- * Handlers are synchronous: they run on the event loop and read through the
- * store's reader connection.
+ * http_server: evhttp setup, the route table, the token check and the
+ * response helpers. Handlers run on the event loop and read through the
+ * store's reader connection; changes (deletes) go through the store's writer
+ * and answer from its callback.
  */
 #include "http/http_server.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "core/id.h"
@@ -22,64 +27,95 @@
 #include "http/http_internal.h"
 #include "store/store.h"
 
-/* Request limits: the API takes no bodies yet, and nothing needs long URLs. */
+/* Request limits: the API takes no bodies, and nothing needs long URLs. */
 #define HTTP_MAX_HEADERS_SIZE (16 * 1024)
 #define HTTP_MAX_BODY_SIZE    (64 * 1024)
-#define HTTP_TIMEOUT_SECS     30
+/*
+ * evhttp's connection timeout. It covers reading a request, not the time a
+ * handler holds a request open (a wait-for or an event stream keeps its
+ * connection for as long as it needs).
+ */
+#define HTTP_TIMEOUT_SECS 30
 
-struct http_server {
-	struct event_base *base;
-	struct evhttp *http;
-	struct store *store;
-};
+enum { HTTP_GET = 1, HTTP_DELETE = 2 };
 
 struct http_route {
+	unsigned methods;
 	const char *pattern; /* segments separated by '/', '*' matches one segment */
 	void (*handler)(struct http_request *r);
 };
 
 static const struct http_route http_routes[] = {
-        {"/healthz", api_health},
-        {"/api/v1/messages", api_messages_list},
-        {"/api/v1/messages/*", api_messages_get},
-        {"/api/v1/messages/*/raw", api_messages_raw},
-        {"/api/v1/sessions", api_sessions_list},
-        {"/api/v1/sessions/*", api_sessions_get},
+        {HTTP_GET, "/healthz", api_health},
+        {HTTP_GET, "/metrics", api_metrics},
+        {HTTP_GET, "/api/v1/openapi.json", api_openapi},
+        {HTTP_GET, "/api/v1/messages", api_messages_list},
+        {HTTP_DELETE, "/api/v1/messages", api_messages_delete_many},
+        {HTTP_GET, "/api/v1/messages/*", api_messages_get},
+        {HTTP_DELETE, "/api/v1/messages/*", api_messages_delete},
+        {HTTP_GET, "/api/v1/messages/*/raw", api_messages_raw},
+        {HTTP_GET, "/api/v1/messages/*/html", api_messages_html},
+        {HTTP_GET, "/api/v1/messages/*/text", api_messages_text},
+        {HTTP_GET, "/api/v1/messages/*/headers", api_messages_headers},
+        {HTTP_GET, "/api/v1/messages/*/attachments/*", api_messages_attachment},
+        {HTTP_GET, "/api/v1/messages/*/links", api_messages_links},
+        {HTTP_GET, "/api/v1/messages/*/codes", api_messages_codes},
+        {HTTP_GET, "/api/v1/inboxes", api_inboxes},
+        {HTTP_GET, "/api/v1/search", api_search},
+        {HTTP_GET, "/api/v1/wait", api_wait},
+        {HTTP_GET, "/api/v1/events", api_events},
+        {HTTP_GET, "/api/v1/sessions", api_sessions_list},
+        {HTTP_GET, "/api/v1/sessions/*", api_sessions_get},
 };
 
-static void http_common_headers(struct evhttp_request *req, const char *content_type)
+void http_add_common_headers(struct evhttp_request *req, const char *content_type)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	if (evhttp_find_header(h, "Content-Security-Policy") == NULL)
+		evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
 	evhttp_add_header(h, "Server", "mailscope/" MAILSCOPE_VERSION);
 }
 
 static const char *http_reason(int status)
 {
 	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 500:
-		return "Internal Server Error";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return "Status";
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Content";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+static const char *http_error_name(int status)
+{
+	switch (status) {
+	case 400: return "bad_request";
+	case 401: return "unauthorized";
+	case 403: return "forbidden";
+	case 404: return "not_found";
+	case 405: return "method_not_allowed";
+	case 408: return "timeout";
+	case 422: return "unprocessable";
+	case 503: return "unavailable";
+	default: return status >= 500 ? "internal_error" : "error";
 	}
 }
 
 void http_reply_buffer(struct http_request *r, int status, const char *content_type, struct evbuffer *body)
 {
-	http_common_headers(r->req, content_type);
+	http_add_common_headers(r->req, content_type);
 	evhttp_send_reply(r->req, status, http_reason(status), body);
 }
 
@@ -105,7 +141,8 @@ void http_reply_error(struct http_request *r, int status, const char *fmt, ...)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	json_t *body = json_object();
-	json_object_set_new(body, "error", http_json_string(msg));
+	json_object_set_new(body, "error", json_string(http_error_name(status)));
+	json_object_set_new(body, "detail", http_json_string(msg));
 	json_object_set_new(body, "status", json_integer(status));
 	http_reply_json(r, status, body);
 }
@@ -126,6 +163,25 @@ int http_query_check(struct http_request *r, const char *const *allowed)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint64_t max, uint64_t def,
+                    uint64_t *out)
+{
+	const char *v = evhttp_find_header(&r->query, name);
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || n < min || n > max) {
+		http_reply_error(r, 400, "%s must be a whole number from %llu to %llu", name, (unsigned long long)min,
+		                 (unsigned long long)max);
+		return -1;
+	}
+	*out = n;
 	return 0;
 }
 
@@ -188,6 +244,75 @@ json_t *http_json_parse_or_null(const char *text)
 	return j ? j : json_null();
 }
 
+int http_host_is_loopback(const char *host)
+{
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
+}
+
+int http_origin_allowed(struct http_server *h, struct evhttp_request *req)
+{
+	const char *origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin");
+	if (origin == NULL)
+		return 1; /* not a browser cross-origin request */
+	if (h->opt.cors_origin && strcmp(origin, h->opt.cors_origin) == 0)
+		return 1;
+	for (size_t i = 0; i < h->nbound; i++) {
+		char want[96];
+		snprintf(want, sizeof want, "http://%s", h->bound[i]);
+		if (strcmp(origin, want) == 0)
+			return 1;
+		/* The same port reached as "localhost". */
+		const char *port = strrchr(h->bound[i], ':');
+		snprintf(want, sizeof want, "http://localhost%s", port ? port : "");
+		if (strcmp(origin, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * libevent 2.1's evhttp stops reading a connection while its request is
+ * unanswered, so it never notices a client that leaves a long poll or an
+ * event stream (libevent issues #78, #666). An EV_CLOSED event (EPOLLRDHUP)
+ * on the same socket sees the peer's FIN without reading anything.
+ */
+struct event *api_watch_hangup(struct http_server *h, struct evhttp_connection *conn,
+                               void (*cb)(evutil_socket_t, short, void *), void *arg)
+{
+	struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	if (fd < 0)
+		return NULL;
+	struct event *ev = event_new(h->base, fd, EV_CLOSED | EV_PERSIST, cb, arg);
+	event_add(ev, NULL);
+	return ev;
+}
+
+/* "Authorization: Bearer TOKEN", compared in constant time. */
+static int http_token_ok(struct http_server *h, struct http_request *r)
+{
+	if (h->token == NULL)
+		return 1;
+	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *given = NULL;
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		given = auth + 7;
+	else if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)), "/api/v1/events") == 0)
+		given = evhttp_find_header(&r->query, "access_token"); /* EventSource cannot set headers */
+	if (given == NULL)
+		return 0;
+	size_t n = strlen(h->token);
+	return strlen(given) == n && CRYPTO_memcmp(given, h->token, n) == 0;
+}
+
 /* Splits the decoded path into segments; returns -1 when it has too many or is malformed. */
 static int http_split_path(const char *path, char **segs, size_t *nsegs)
 {
@@ -238,7 +363,7 @@ static int http_route_match(const char *pattern, char **segs, size_t nsegs, stru
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct http_server *h = arg;
-	struct http_request r = {.req = req, .store = h->store};
+	struct http_request r = {.srv = h, .req = req, .store = h->store};
 	TAILQ_INIT(&r.query);
 	char *segs[HTTP_MAX_PATH_PARTS];
 	size_t nsegs = 0;
@@ -256,16 +381,33 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 		http_reply_error(&r, 400, "malformed query string");
 		goto done;
 	}
+	if (!http_token_ok(h, &r)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"mailscope\"");
+		http_reply_error(&r, 401, "this API needs a token: send \"Authorization: Bearer TOKEN\" (--api-token)");
+		goto done;
+	}
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	unsigned want = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD ? HTTP_GET : m == EVHTTP_REQ_DELETE ? HTTP_DELETE : 0;
+	unsigned allowed = 0;
 	for (size_t i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++) {
 		if (!http_route_match(http_routes[i].pattern, segs, nsegs, &r))
 			continue;
-		enum evhttp_cmd_type m = evhttp_request_get_command(req);
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
-			http_reply_error(&r, 405, "method not allowed; use GET");
+		allowed |= http_routes[i].methods;
+		if (http_routes[i].methods & want) {
+			if (want == HTTP_DELETE && !http_origin_allowed(h, req)) {
+				http_reply_error(&r, 403, "cross-origin changes are refused");
+				goto done;
+			}
+			http_routes[i].handler(&r);
 			goto done;
 		}
-		http_routes[i].handler(&r);
+	}
+	if (allowed) {
+		char allow[64];
+		snprintf(allow, sizeof allow, "%s%s%s", allowed & HTTP_GET ? "GET, HEAD" : "",
+		         (allowed & HTTP_GET) && (allowed & HTTP_DELETE) ? ", " : "", allowed & HTTP_DELETE ? "DELETE" : "");
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+		http_reply_error(&r, 405, "method not allowed here; use %s", allow);
 		goto done;
 	}
 	http_reply_error(&r, 404, "no such endpoint");
@@ -275,11 +417,14 @@ done:
 		free(segs[i]);
 }
 
-struct http_server *http_server_new(struct event_base *base, struct store *st)
+struct http_server *http_server_new(struct event_base *base, struct store *st, const struct http_options *opt)
 {
 	struct http_server *h = xcalloc(1, sizeof *h);
 	h->base = base;
 	h->store = st;
+	if (opt)
+		h->opt = *opt;
+	h->token = h->opt.token && *h->opt.token ? xstrdup(h->opt.token) : NULL;
 	h->http = evhttp_new(base);
 	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY_SIZE);
@@ -287,6 +432,7 @@ struct http_server *http_server_new(struct event_base *base, struct store *st)
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h->http, http_dispatch, h);
+	api_events_start(h);
 	return h;
 }
 
@@ -303,13 +449,60 @@ int http_server_listen(struct http_server *h, const struct hostport *hp, char *b
 	socklen_t len = sizeof ss;
 	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len);
 	addr_format_sockaddr((struct sockaddr *)&ss, bound, boundlen);
+	if (h->nbound < sizeof h->bound / sizeof h->bound[0])
+		snprintf(h->bound[h->nbound++], sizeof h->bound[0], "%s", bound);
 	return 0;
+}
+
+void http_server_message_stored(struct http_server *h, uint64_t id)
+{
+	if (h == NULL)
+		return;
+	api_wait_message_stored(h, id);
+	if (h->nsse == 0)
+		return;
+	struct store_message_info info;
+	char err[256];
+	if (store_get_info(h->store, id, &info, err, sizeof err) != 0)
+		return;
+	api_events_publish(h, "message", api_message_list_item(&info.item));
+	store_message_info_free(&info);
+}
+
+void http_server_session_ended(struct http_server *h, uint64_t id, const char *client_ip, const char *listener,
+                               const char *const *codes, size_t ncodes)
+{
+	if (h == NULL || h->nsse == 0)
+		return;
+	json_t *o = json_object();
+	json_object_set_new(o, "id", http_json_id(id));
+	json_object_set_new(o, "client", http_json_string(client_ip));
+	json_object_set_new(o, "listener", http_json_string(listener));
+	json_t *a = json_array();
+	for (size_t i = 0; i < ncodes; i++)
+		json_array_append_new(a, http_json_string(codes[i]));
+	json_object_set_new(o, "diagnostics", a);
+	api_events_publish(h, "session", o);
+}
+
+unsigned http_server_waiter_count(const struct http_server *h)
+{
+	return h ? h->nwaiters : 0;
+}
+
+unsigned http_server_event_client_count(const struct http_server *h)
+{
+	return h ? h->nsse : 0;
 }
 
 void http_server_free(struct http_server *h)
 {
 	if (h == NULL)
 		return;
+	api_wait_free_all(h);
+	api_events_free_all(h);
+	api_cache_clear(h);
 	evhttp_free(h->http);
+	free(h->token);
 	free(h);
 }

@@ -145,6 +145,7 @@ void store_submit_session(struct store *st, struct store_session *s);
 struct store_query {
 	const char *inbox; /* NULL = all; matched case-insensitively */
 	uint64_t before;   /* 0 = from the newest; else ids strictly older than this */
+	uint64_t after;    /* 0 = no lower bound; else ids strictly newer than this */
 	size_t limit;
 };
 
@@ -158,10 +159,12 @@ struct store_list_item {
 	char *subject;   /* decoded, or NULL */
 	char **inboxes;
 	size_t ninboxes;
+	int read;        /* shown through the API's single-message route (or marked read) */
+	int attachments; /* attachment count; -1 while the message is not indexed yet */
 };
 
 struct store_list {
-	int64_t total; /* messages matching the filter, ignoring before/limit */
+	int64_t total; /* messages matching the filter, ignoring before/after/limit */
 	struct store_list_item *items;
 	size_t nitems;
 };
@@ -213,6 +216,57 @@ void store_session_clear(struct store_session *s);
  * 0 with *n = 0 when there are none, also for an unknown (or pruned) session.
  */
 int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen);
+
+/* ---- inboxes, search, changes (schema v3) ---- */
+
+struct store_inbox {
+	char *address;   /* first spelling seen, domain lower-cased */
+	int64_t count;   /* messages now linked to it */
+	int64_t unread;
+	uint64_t newest; /* id of its newest message, 0 when empty */
+};
+
+struct store_inbox_list {
+	struct store_inbox *items; /* newest activity first */
+	size_t n;
+	int64_t total; /* inboxes with at least one message */
+};
+
+/* limit 0 = every inbox. */
+int store_list_inboxes(struct store *st, size_t limit, struct store_inbox_list *out, char *err, size_t errlen);
+void store_inbox_list_free(struct store_inbox_list *l);
+
+/*
+ * Search in the syntax of store_search.h (free text over subject, addresses
+ * and body text with FTS5; from:, to:, subject:, has:attachment, before:,
+ * after:, is:unread, is:read, inbox:, negation with '-'). Paging as in
+ * store_query (inbox, before, after, limit; paging->inbox is one more
+ * inbox: term; paging may be NULL). Newest first; total ignores before,
+ * after and limit. Returns 0, -1 on a store error, -2 on a query syntax
+ * error (err says what is wrong and where).
+ * Messages are indexed for full text by the writer thread in the background,
+ * soon after they are stored (milliseconds when idle); word terms (free
+ * text, from:, to:, subject:) and has:attachment do not see a message
+ * before (negated ones let it through), the others do at once.
+ */
+int store_search(struct store *st, const char *q, const struct store_query *paging, struct store_list *out,
+                 char *err, size_t errlen);
+
+/* Changes run on the writer thread; the callback runs on the owner thread (store_run_completions). */
+typedef void (*store_change_fn)(void *arg, int status, int64_t affected, const char *err);
+/* Deletes one message (status 0, affected 0 when there was no such message). */
+void store_delete_message(struct store *st, uint64_t id, store_change_fn done, void *arg);
+/*
+ * Deletes every message of an inbox (matched as store_query.inbox; a
+ * message also in other inboxes goes from them too), or every message when
+ * inbox is NULL: those stored or submitted before the call, not those after
+ * it. Runs in steps between batches; the callback fires once, when all is
+ * done, with the total. If the store closes first: status -1 and what was
+ * deleted so far.
+ */
+void store_delete_messages(struct store *st, const char *inbox, store_change_fn done, void *arg);
+/* Marks a message read or unread (any non-zero read is read); nobody waits; unknown ids are ignored. */
+void store_mark_read(struct store *st, uint64_t id, int read);
 
 /* The inbox key of an address: domain lower-cased (ASCII), local part as sent. Caller frees. */
 char *store_inbox_key(const char *address);

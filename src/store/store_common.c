@@ -1,7 +1,7 @@
 /*
  * store_common: the parts of store.h that do not depend on a backend:
- * freeing what the store hands out or takes (messages, listings, SMTP
- * sessions), and inbox keys. A PostgreSQL backend links this file unchanged.
+ * freeing what the store hands out or takes (messages, listings, inbox
+ * listings, SMTP sessions), and inbox keys. A PostgreSQL backend links this file unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +72,16 @@ void store_message_info_free(struct store_message_info *info)
 	free(info->message_id);
 	memset(info, 0, sizeof *info);
 	info->date_ms = INT64_MIN;
+}
+
+void store_inbox_list_free(struct store_inbox_list *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i].address);
+	free(l->items);
+	memset(l, 0, sizeof *l);
 }
 
 void store_session_clear(struct store_session *s)

@@ -10,7 +10,8 @@
  * and is never modified; the schema is upgraded one version per
  * transaction, so an interrupted upgrade leaves the last good version.
  *
- * Schema (v1 messages, v2 SMTP sessions). Design notes:
+ * Schema (v1 messages, v2 SMTP sessions, v3 read flags and full-text
+ * search). Design notes:
  *  - messages.id is the id of core/id.h, so "newest first" is the primary
  *    key backwards and retention deletes a range of it.
  *  - The raw bytes live in message_raw so that listing never reads them.
@@ -34,6 +35,33 @@
  *    messages.session_id links a message to its connection (NULL for
  *    messages stored before v2); it is not a foreign key because a
  *    session may be removed by retention before its messages.
+ *  - v3: messages.read (0/1) and inboxes.unread, inboxes.newest (id of the
+ *    newest message; indexed, so the inbox listing reads 50 index entries
+ *    at any size) are kept by triggers, with counters 'unread' and
+ *    'inboxes'. Everything the ingest path pays for is in the two
+ *    triggers it already ran (one UPDATE of the counters page, one of the
+ *    inbox row) plus the inboxes_newest entry; the partial indexes
+ *    messages_read and messages_attachments hold only read messages and
+ *    messages with attachments, which a new message is not.
+ *  - Full text: message_text (subject, sender, recipients, body text) is
+ *    the external content of the FTS5 table messages_fts, kept in step by
+ *    triggers. Not contentless (content=''): SQLite 3.40 (Debian 12) has no
+ *    contentless_delete (3.43), so deleting a row from a contentless index
+ *    needs its original text, which would mean parsing the message again
+ *    at every delete and corrupting the index whenever the parser's output
+ *    changed between versions. External content stores the text once (the
+ *    index itself holds no copy), deletes exactly what was indexed, and
+ *    can be rebuilt ('rebuild') from the table. Tokenizer unicode61 with
+ *    remove_diacritics 2, not trigram: people search for words (trigram
+ *    matches any 3-byte substring, which is noise for words), the trigram
+ *    index is about three times larger and slower to build, cannot use
+ *    the index for terms under 3 characters and has no diacritics folding
+ *    in 3.40. sender and recipients are separate columns so that from: and
+ *    to: are column filters.
+ *  - messages.attachments is NULL until the background indexer has seen
+ *    the message; counters.indexed is its marker (highest id looked at).
+ *  - id_skew_min/max: the range of (id time - received_at) ever stored (0
+ *    unless a clock stepped back), so that dates become exact id bounds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -165,10 +193,114 @@ static const char store_sqlite_schema_v2[] =
         /* Partial: messages from before v2 (NULL) cost the index nothing. */
         "CREATE INDEX messages_session ON messages (session_id) WHERE session_id IS NOT NULL;";
 
+/*
+ * Schema version 3: read flags, unread counts and newest activity per
+ * inbox, and the full-text index (design notes at the top of this file).
+ */
+static const char store_sqlite_schema_v3[] =
+        "ALTER TABLE messages ADD COLUMN read INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE messages ADD COLUMN attachments INTEGER;" /* NULL until the indexer has seen the message */
+        "ALTER TABLE inboxes ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE inboxes ADD COLUMN newest INTEGER NOT NULL DEFAULT 0;" /* id of its newest message */
+        "DELETE FROM inboxes WHERE messages <= 0;" /* none are expected: from here on, inboxes are never empty */
+        "UPDATE inboxes SET unread = messages,"
+        "  newest = coalesce((SELECT max(message_id) FROM message_inboxes WHERE inbox_id = inboxes.id), 0);"
+        "CREATE INDEX inboxes_newest ON inboxes (newest);"
+        /*
+         * Partial, so that search can test a message against them without reading its row, and
+         * neither costs on the ingest path (a new message is unread and not indexed yet).
+         */
+        "CREATE INDEX messages_attachments ON messages (id) WHERE attachments > 0;"
+        "CREATE INDEX messages_read ON messages (id) WHERE read != 0;"
+        "CREATE TABLE message_text ("
+        "  id INTEGER PRIMARY KEY," /* messages.id */
+        "  subject TEXT,"
+        "  sender TEXT,"     /* From names and addresses, MAIL FROM */
+        "  recipients TEXT," /* To and Cc names and addresses, every RCPT TO */
+        "  body TEXT"        /* the text part, or the visible text of the HTML part */
+        ");"
+        "CREATE VIRTUAL TABLE messages_fts USING fts5(subject, sender, recipients, body,"
+        "  content = 'message_text', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2');"
+        "CREATE TRIGGER message_text_indexed AFTER INSERT ON message_text BEGIN"
+        "  INSERT INTO messages_fts (rowid, subject, sender, recipients, body)"
+        "    VALUES (NEW.id, NEW.subject, NEW.sender, NEW.recipients, NEW.body);"
+        "END;"
+        "CREATE TRIGGER message_text_unindexed AFTER DELETE ON message_text BEGIN"
+        "  INSERT INTO messages_fts (messages_fts, rowid, subject, sender, recipients, body)"
+        "    VALUES ('delete', OLD.id, OLD.subject, OLD.sender, OLD.recipients, OLD.body);"
+        "END;"
+        /*
+         * Counters: unread messages; inboxes; the range of (id time - received_at) ever seen, which
+         * turns dates into id bounds; 'indexed', the indexer's marker: every message up to this id has
+         * been looked at.
+         */
+        "INSERT INTO counters (name, value) VALUES ('unread', (SELECT count(*) FROM messages));"
+        "INSERT INTO counters (name, value) VALUES ('inboxes', (SELECT count(*) FROM inboxes));"
+        "INSERT INTO counters (name, value)"
+        "  VALUES ('id_skew_min', min(0, coalesce((SELECT min((id >> 20) - received_at) FROM messages), 0)));"
+        "INSERT INTO counters (name, value)"
+        "  VALUES ('id_skew_max', max(0, coalesce((SELECT max((id >> 20) - received_at) FROM messages), 0)));"
+        "INSERT INTO counters (name, value) VALUES ('indexed', 0);"
+        /*
+         * One trigger, one UPDATE of the counters page per message: every trigger program costs on
+         * the ingest path. A message stored below the marker (ids are made in order, so only by
+         * hand) pulls the marker back so that it is indexed too.
+         */
+        "DROP TRIGGER messages_counted;"
+        "CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN"
+        "  UPDATE counters SET value = CASE name"
+        "      WHEN 'messages' THEN value + 1"
+        "      WHEN 'unread' THEN value + (NEW.read = 0)"
+        "      WHEN 'id_skew_min' THEN min(value, (NEW.id >> 20) - NEW.received_at)"
+        "      WHEN 'id_skew_max' THEN max(value, (NEW.id >> 20) - NEW.received_at)"
+        "      ELSE min(value, NEW.id - 1) END"
+        "    WHERE name IN ('messages', 'unread', 'id_skew_min', 'id_skew_max', 'indexed');"
+        "END;"
+        "DROP TRIGGER messages_uncounted;"
+        "CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN"
+        "  UPDATE counters SET value = value - (name = 'messages' OR OLD.read = 0)"
+        "    WHERE name IN ('messages', 'unread');"
+        "END;"
+        /* message_rcpts, keyed by message, finds a message's inboxes (message_inboxes is keyed by inbox). */
+        "CREATE TRIGGER messages_read_changed AFTER UPDATE OF read ON messages"
+        "  WHEN (OLD.read = 0) != (NEW.read = 0) BEGIN"
+        "  UPDATE inboxes SET unread = unread + (CASE WHEN NEW.read = 0 THEN 1 ELSE -1 END)"
+        "    WHERE id IN (SELECT inbox_id FROM message_rcpts WHERE message_id = NEW.id);"
+        "  UPDATE counters SET value = value + (CASE WHEN NEW.read = 0 THEN 1 ELSE -1 END) WHERE name = 'unread';"
+        "END;"
+        /* A link is made after its message row and removed before it, so the message's read flag is there. */
+        "DROP TRIGGER message_inboxes_counted;"
+        "CREATE TRIGGER message_inboxes_counted AFTER INSERT ON message_inboxes BEGIN"
+        "  UPDATE inboxes SET messages = messages + 1,"
+        "    unread = unread + coalesce((SELECT read = 0 FROM messages WHERE id = NEW.message_id), 1),"
+        "    newest = max(newest, NEW.message_id)"
+        "    WHERE id = NEW.inbox_id;"
+        "END;"
+        "DROP TRIGGER message_inboxes_uncounted;"
+        "CREATE TRIGGER message_inboxes_uncounted AFTER DELETE ON message_inboxes BEGIN"
+        "  UPDATE inboxes SET messages = messages - 1,"
+        "    unread = unread - coalesce((SELECT read = 0 FROM messages WHERE id = OLD.message_id), 0),"
+        "    newest = CASE WHEN newest = OLD.message_id THEN"
+        "      coalesce((SELECT max(message_id) FROM message_inboxes WHERE inbox_id = OLD.inbox_id), 0)"
+        "      ELSE newest END"
+        "    WHERE id = OLD.inbox_id;"
+        "END;"
+        /*
+         * An inbox is created in the savepoint that links its first message and deleted in the
+         * transaction that unlinks its last, so counting rows counts inboxes that hold mail.
+         */
+        "CREATE TRIGGER inboxes_counted AFTER INSERT ON inboxes BEGIN"
+        "  UPDATE counters SET value = value + 1 WHERE name = 'inboxes';"
+        "END;"
+        "CREATE TRIGGER inboxes_uncounted AFTER DELETE ON inboxes BEGIN"
+        "  UPDATE counters SET value = value - 1 WHERE name = 'inboxes';"
+        "END;";
+
 /* Entry i takes the schema from version i to i + 1; a new version is one more entry (and its SQL above). */
 const struct store_sqlite_migration store_sqlite_migrations[] = {
         {"messages, raw bytes, recipients, inboxes, counters", store_sqlite_schema_v1},
         {"SMTP sessions, transcripts, diagnostic codes", store_sqlite_schema_v2},
+        {"read flags, unread counts, full-text index", store_sqlite_schema_v3},
 };
 const size_t store_sqlite_nmigrations = sizeof store_sqlite_migrations / sizeof store_sqlite_migrations[0];
 
@@ -461,6 +593,9 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	atomic_init(&st->stat_batched, 0);
 	atomic_init(&st->stat_sessions_kept, 0);
 	atomic_init(&st->stat_sessions_lost, 0);
+	atomic_init(&st->stat_indexed, 0);
+	atomic_init(&st->stat_index_steps, 0);
+	atomic_init(&st->index_paused, 0);
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

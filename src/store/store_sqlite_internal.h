@@ -3,9 +3,12 @@
  * nothing else includes (unit tests excepted).
  *
  *   store_sqlite.c        data folder, lock, connections, schema, migrations
- *   store_sqlite_write.c  the writer connection's SQL: batch insert, retention
- *   store_sqlite_read.c   the reader connection's SQL: list, info, raw, counts, sessions
- *   store_writer.c        writer thread, queue, group commit, completions
+ *   store_sqlite_write.c  the writer connection's SQL: batch insert, changes (delete, mark read), retention
+ *   store_sqlite_index.c  the writer connection's SQL: the background full-text indexer
+ *   store_sqlite_read.c   the reader connection's SQL: list, info, raw, counts, inboxes, sessions
+ *   store_sqlite_search.c the reader connection's SQL: store_search()
+ *   store_search.c        the search language (pure parser; store_search.h)
+ *   store_writer.c        writer thread, queue, group commit, background work, completions
  *   store_common.c        backend-independent helpers (frees, inbox keys)
  *
  * Threads: wdb and wstmt belong to the writer thread once it runs (before
@@ -49,23 +52,60 @@
 #define STORE_VACUUM_MIN_FREE_PAGES 256
 /* ... this many per step, so one step stays short. */
 #define STORE_VACUUM_STEP_PAGES 512
-#define STORE_BUSY_TIMEOUT_MS   5000
+/*
+ * The background indexer takes at most this many messages per transaction,
+ * and stops a step after STORE_INDEX_STEP_MS, so that a submitted batch
+ * waits for one short step at most.
+ */
+#define STORE_INDEX_STEP     256
+#define STORE_INDEX_STEP_MS  50
+/* Body text kept for the full-text index per message; the rest of a longer body is not searchable. */
+#define STORE_INDEX_MAX_BODY ((size_t)256 * 1024)
+/*
+ * A bulk delete (an inbox, everything) removes at most this many messages
+ * per transaction, fewer when a step takes longer than STORE_DELETE_STEP_MS
+ * (the step size adapts, halving or doubling, between 16 and this).
+ */
+#define STORE_DELETE_STEP     1000
+#define STORE_DELETE_STEP_MIN 16
+#define STORE_DELETE_STEP_MS  20
+#define STORE_BUSY_TIMEOUT_MS 5000
 #define STORE_DB_NAME           "mailscope.db"
 #define STORE_LOCK_NAME         "mailscope.lock"
 /* PRAGMA application_id of a mailscope database: 0x4d534350, "MSCP" (decimal: PRAGMA wants it so). */
 #define STORE_APPLICATION_ID 1297302352
 
+enum store_job_kind {
+	STORE_JOB_MESSAGE,     /* m, acknowledged through done */
+	STORE_JOB_SESSION,     /* session; nobody waits: freed once written or lost */
+	STORE_JOB_MARK_READ,   /* target, read; nobody waits */
+	STORE_JOB_DELETE_ONE,  /* target; change_done */
+	STORE_JOB_DELETE_MANY, /* inbox (NULL = every message); change_done; in steps of STORE_DELETE_STEP */
+};
+
 /*
- * One submitted item on its way through the writer: a message (m set,
- * acknowledged through done) or an SMTP session (session set, m NULL;
- * nobody waits for it and the writer frees it once written or lost).
+ * One submitted item on its way through the writer, in one FIFO queue:
+ * messages, SMTP sessions and changes. Messages, sessions, mark-read and
+ * single deletes are written in the same transaction (in order, each in
+ * its savepoint); a bulk delete waits for what was queued before it, then
+ * runs in steps between batches.
  */
 struct store_job {
 	struct store_job *next;
+	enum store_job_kind kind;
 	struct store_message *m;
 	struct store_session *session;
 	store_done_fn done;
 	void *arg;
+	/* Changes */
+	uint64_t target; /* the message to delete or mark */
+	int read;
+	char *inbox;                 /* DELETE_MANY: the inbox, or NULL for every message */
+	store_change_fn change_done; /* DELETE_ONE, DELETE_MANY */
+	int64_t affected;            /* messages deleted or marked */
+	int64_t cut;                 /* DELETE_MANY: newest id when it started; newer messages stay */
+	int64_t inbox_id;            /* DELETE_MANY: the inbox's id, 0 when unknown, -1 for every message */
+	int64_t step;                /* DELETE_MANY: messages per transaction now */
 	int64_t queued_ms; /* sessions: monotonic time of submission */
 	/* Computed by the writer thread before the transaction. */
 	struct msg_summary sum;
@@ -82,6 +122,7 @@ struct store_job_list {
 	struct store_job *tail;
 	size_t n; /* messages */
 	size_t nsessions;
+	size_t nchanges;
 	size_t bytes; /* raw bytes of the messages, transcripts of the sessions */
 };
 
@@ -115,6 +156,24 @@ enum store_wstmt {
 	STORE_WSTMT_DELETE_SESSIONS,
 	STORE_WSTMT_FREELIST,
 	STORE_WSTMT_VACUUM,
+	STORE_WSTMT_DELETE_TEXT,
+	/* v3: changes */
+	STORE_WSTMT_MARK_READ,
+	STORE_WSTMT_ONE_DELETE_LINKS,
+	STORE_WSTMT_ONE_DELETE_EMPTY_INBOXES,
+	STORE_WSTMT_ONE_DELETE_RCPTS,
+	STORE_WSTMT_ONE_DELETE_RAW,
+	STORE_WSTMT_ONE_DELETE_TEXT,
+	STORE_WSTMT_ONE_DELETE_MESSAGE,
+	STORE_WSTMT_NEWEST,
+	STORE_WSTMT_INBOX_MESSAGES,
+	/* v3: the indexer */
+	STORE_WSTMT_INDEX_NEXT,
+	STORE_WSTMT_INDEX_MESSAGE,
+	STORE_WSTMT_INDEX_RCPTS,
+	STORE_WSTMT_INDEX_INSERT_TEXT,
+	STORE_WSTMT_INDEX_DONE,
+	STORE_WSTMT_INDEX_MARK,
 	STORE_WSTMT__COUNT
 };
 
@@ -141,6 +200,11 @@ enum store_rstmt {
 	STORE_RSTMT_SESSION_CODES,
 	STORE_RSTMT_SESSION_GET,
 	STORE_RSTMT_SESSION_MESSAGES,
+	STORE_RSTMT_INBOX_COUNT,
+	STORE_RSTMT_INBOX_LIST,
+	STORE_RSTMT_INBOX_ID,
+	STORE_RSTMT_COUNTER,
+	STORE_RSTMT_UNINDEXED,
 	STORE_RSTMT__COUNT
 };
 
@@ -179,6 +243,11 @@ struct store {
 	/* Sessions the writer has finished with: committed, or lost (warning logged). */
 	atomic_uint_fast64_t stat_sessions_kept;
 	atomic_uint_fast64_t stat_sessions_lost;
+	/* Messages the indexer has indexed, and its transactions. */
+	atomic_uint_fast64_t stat_indexed;
+	atomic_uint_fast64_t stat_index_steps;
+	/* Test hook: while set, the writer does no background indexing. */
+	atomic_int index_paused;
 };
 
 /* Migrations, in order: entry i takes the schema from version i to i + 1. */
@@ -215,11 +284,51 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 /* Gives up to STORE_VACUUM_STEP_PAGES free pages back to the file system when many are free. */
 void store_sqlite_vacuum_step(struct store *st);
 
+/*
+ * A change in a batch (STORE_JOB_MARK_READ, STORE_JOB_DELETE_ONE), inside
+ * the batch's transaction: sets job->affected; 0, or -1 with *err set.
+ */
+int store_sqlite_write_change(struct store *st, struct store_job *job, char **err);
+/*
+ * Starts a bulk delete (STORE_JOB_DELETE_MANY): notes the newest id (newer
+ * messages are not deleted) and finds the inbox. 0, or -1 with job->err.
+ */
+int store_sqlite_delete_start(struct store *st, struct store_job *job);
+/*
+ * One transaction of a bulk delete: at most STORE_DELETE_STEP messages,
+ * added to job->affected. Returns how many were deleted (0: finished), -1
+ * on error (job->err set).
+ */
+int store_sqlite_delete_step(struct store *st, struct store_job *job);
+
+/* store_sqlite_index.c (writer thread) */
+/*
+ * Indexes up to STORE_INDEX_STEP messages not indexed yet (oldest first) in
+ * one transaction, for at most about STORE_INDEX_STEP_MS; with yield, it
+ * also stops after the message at hand once a message or a change is
+ * queued. Returns how many messages it looked at; STORE_INDEX_STEP when more
+ * may be waiting; -1 on error (logged).
+ */
+int store_sqlite_index_step(struct store *st, int yield);
+
 /* store_sqlite_read.c (owner thread) */
 void store_sqlite_read_finalize(struct store *st);
+/* The columns every listing reads first, in the order store_sqlite_read_item() takes them. */
+#define STORE_SQLITE_READ_ITEM_COLUMNS                                                                                 \
+	"m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject, m.read, m.attachments"
+#define STORE_SQLITE_READ_ITEM_NCOLUMNS 9
+sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen);
+void store_sqlite_read_done(sqlite3_stmt *stmt);
+int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen);
+void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item);
+int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen);
+/* Messages not indexed for full text yet (tests wait for 0). */
+int64_t store_sqlite_unindexed(struct store *st);
 
 /* store_writer.c */
 int store_writer_start(struct store *st, char *err, size_t errlen);
+/* Whether a message or a change is queued (sessions alone do not count); any thread. */
+int store_writer_queue_busy(struct store *st);
 /* Lets the writer commit everything queued, then joins it. */
 void store_writer_stop(struct store *st);
 

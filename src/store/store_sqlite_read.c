@@ -1,7 +1,9 @@
 /*
  * store_sqlite_read: the reading half of store.h on the reader connection
- * (owner thread only): listing, one message's details, raw bytes, counts;
- * SMTP sessions: listing, one session with its transcript, its messages.
+ * (owner thread only): listing, one message's details, raw bytes, counts,
+ * inboxes (newest activity first, from the index inboxes_newest); SMTP
+ * sessions: listing, one session with its transcript, its messages.
+ * Search is in store_sqlite_search.c.
  *
  * Promises: a listing and its total come from one read transaction, so
  * they agree even while the writer commits; listing reads only the
@@ -20,8 +22,6 @@
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
 
-/* The first seven columns of every listing and of the details are the same, in this order. */
-#define STORE_SQLITE_READ_ITEM_COLUMNS "m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject"
 
 /* The columns of a listed session, in the order store_sqlite_read_session() reads them. */
 #define STORE_SQLITE_READ_SESSION_COLUMNS                                                                              \
@@ -44,11 +44,11 @@ static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
         [STORE_RSTMT_COUNT_ALL] = "SELECT value FROM counters WHERE name = 'messages'",
         [STORE_RSTMT_COUNT_INBOX] = "SELECT messages FROM inboxes WHERE address = ?1",
         [STORE_RSTMT_LIST_ALL] = "SELECT " STORE_SQLITE_READ_ITEM_COLUMNS " FROM messages m"
-                                 " WHERE m.id < ?1 ORDER BY m.id DESC LIMIT ?2",
+                                 " WHERE m.id < ?1 AND m.id > ?4 ORDER BY m.id DESC LIMIT ?2",
         [STORE_RSTMT_LIST_INBOX] = "SELECT " STORE_SQLITE_READ_ITEM_COLUMNS " FROM inboxes i"
                                    " JOIN message_inboxes l ON l.inbox_id = i.id"
                                    " JOIN messages m ON m.id = l.message_id"
-                                   " WHERE i.address = ?1 AND l.message_id < ?2"
+                                   " WHERE i.address = ?1 AND l.message_id < ?2 AND l.message_id > ?4"
                                    " ORDER BY l.message_id DESC LIMIT ?3",
         /* A message's inboxes in the order of their first RCPT. */
         [STORE_RSTMT_INBOXES_OF] = "SELECT i.address FROM message_rcpts r JOIN inboxes i ON i.id = r.inbox_id"
@@ -85,6 +85,15 @@ static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
         [STORE_RSTMT_SESSION_GET] = "SELECT " STORE_SQLITE_READ_SESSION_COLUMNS ", t.transcript FROM sessions s"
                                     " LEFT JOIN session_transcripts t ON t.id = s.id WHERE s.id = ?1",
         [STORE_RSTMT_SESSION_MESSAGES] = "SELECT id FROM messages WHERE session_id = ?1 ORDER BY id",
+        [STORE_RSTMT_INBOX_COUNT] = "SELECT value FROM counters WHERE name = 'inboxes'",
+        /* inboxes_newest, backwards; empty inboxes are deleted with their last message. */
+        [STORE_RSTMT_INBOX_LIST] = "SELECT address, messages, unread, newest FROM inboxes WHERE messages > 0"
+                                   " ORDER BY newest DESC LIMIT ?1",
+        [STORE_RSTMT_INBOX_ID] = "SELECT id, messages, unread FROM inboxes WHERE address = ?1",
+        [STORE_RSTMT_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
+        [STORE_RSTMT_UNINDEXED] = "SELECT count(*) FROM messages"
+                                  " WHERE id > (SELECT value FROM counters WHERE name = 'indexed')"
+                                  " AND attachments IS NULL",
 };
 
 void store_sqlite_read_finalize(struct store *st)
@@ -95,7 +104,7 @@ void store_sqlite_read_finalize(struct store *st)
 	}
 }
 
-static sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen)
 {
 	if (st->rstmt[which] == NULL &&
 	    sqlite3_prepare_v3(st->rdb, store_sqlite_read_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->rstmt[which],
@@ -106,14 +115,14 @@ static sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt w
 	return st->rstmt[which];
 }
 
-static void store_sqlite_read_done(sqlite3_stmt *stmt)
+void store_sqlite_read_done(sqlite3_stmt *stmt)
 {
 	sqlite3_reset(stmt);
 	sqlite3_clear_bindings(stmt);
 }
 
 /* BEGIN and COMMIT of a read transaction: everything between sees one snapshot. */
-static int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, which, err, errlen);
 	if (stmt == NULL)
@@ -132,7 +141,7 @@ static char *store_sqlite_read_text(sqlite3_stmt *stmt, int col)
 }
 
 /* Fills the columns STORE_SQLITE_READ_ITEM_COLUMNS of the current row. */
-static void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item)
+void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item)
 {
 	memset(item, 0, sizeof *item);
 	item->id = (uint64_t)sqlite3_column_int64(stmt, 0);
@@ -142,6 +151,8 @@ static void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *i
 	item->from_json = store_sqlite_read_text(stmt, 4);
 	item->to_json = store_sqlite_read_text(stmt, 5);
 	item->subject = store_sqlite_read_text(stmt, 6);
+	item->read = sqlite3_column_int(stmt, 7) != 0;
+	item->attachments = sqlite3_column_type(stmt, 8) == SQLITE_NULL ? -1 : sqlite3_column_int(stmt, 8);
 	if (item->mail_from == NULL)
 		item->mail_from = xstrdup("");
 	if (item->from_json == NULL)
@@ -150,7 +161,7 @@ static void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *i
 		item->to_json = xstrdup("[]");
 }
 
-static int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen)
+int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOXES_OF, err, errlen);
 	if (stmt == NULL)
@@ -176,6 +187,12 @@ static int store_sqlite_read_inboxes(struct store *st, struct store_list_item *i
 static sqlite3_int64 store_sqlite_read_before(uint64_t before)
 {
 	return before == 0 || before > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)before;
+}
+
+/* The id bound for "strictly newer than after"; 0 means no bound (ids are positive). */
+static sqlite3_int64 store_sqlite_read_after(uint64_t after)
+{
+	return after > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)after;
 }
 
 /* The LIMIT bound for limit; SQLite reads a negative LIMIT as "no limit", which is what 0 means. */
@@ -222,6 +239,7 @@ static int store_sqlite_read_list(struct store *st, const struct store_query *q,
 		sqlite3_bind_int64(stmt, 1, store_sqlite_read_before(q->before));
 		sqlite3_bind_int64(stmt, 2, limit);
 	}
+	sqlite3_bind_int64(stmt, 4, store_sqlite_read_after(q->after));
 	size_t cap = 0;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (out->nitems == cap) {
@@ -244,7 +262,7 @@ static int store_sqlite_read_list(struct store *st, const struct store_query *q,
 
 int store_list_messages(struct store *st, const struct store_query *q, struct store_list *out, char *err, size_t errlen)
 {
-	static const struct store_query everything = {NULL, 0, 0};
+	static const struct store_query everything = {NULL, 0, 0, 0};
 	memset(out, 0, sizeof *out);
 	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
 		return -1;
@@ -291,34 +309,36 @@ static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_me
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)id);
 	int rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
+		/* The details follow the listing's columns. */
+		enum { C = STORE_SQLITE_READ_ITEM_NCOLUMNS };
 		struct store_envelope *env = &out->env;
 		store_sqlite_read_item(stmt, &out->item);
 		env->received_at_ms = out->item.received_at_ms;
 		env->mail_from = xstrdup(out->item.mail_from);
-		env->helo = store_sqlite_read_text(stmt, 7);
-		env->helo_verb = store_sqlite_read_text(stmt, 8);
-		env->client_ip = store_sqlite_read_text(stmt, 9);
-		env->client_port = (uint16_t)sqlite3_column_int(stmt, 10);
-		env->listener_mode = store_sqlite_read_text(stmt, 11);
-		env->listener_addr = store_sqlite_read_text(stmt, 12);
-		env->transfer = store_sqlite_read_text(stmt, 13);
-		env->declared_size = sqlite3_column_int64(stmt, 14);
-		env->body = store_sqlite_read_text(stmt, 15);
-		env->smtputf8 = sqlite3_column_int(stmt, 16);
-		env->ret = store_sqlite_read_text(stmt, 17);
-		env->envid = store_sqlite_read_text(stmt, 18);
-		env->bare_lf = sqlite3_column_int(stmt, 19);
-		env->bare_cr = sqlite3_column_int(stmt, 20);
-		env->long_lines = sqlite3_column_int(stmt, 21);
-		env->nul_bytes = sqlite3_column_int(stmt, 22);
-		out->cc_json = store_sqlite_read_text(stmt, 23);
+		env->helo = store_sqlite_read_text(stmt, C);
+		env->helo_verb = store_sqlite_read_text(stmt, C + 1);
+		env->client_ip = store_sqlite_read_text(stmt, C + 2);
+		env->client_port = (uint16_t)sqlite3_column_int(stmt, C + 3);
+		env->listener_mode = store_sqlite_read_text(stmt, C + 4);
+		env->listener_addr = store_sqlite_read_text(stmt, C + 5);
+		env->transfer = store_sqlite_read_text(stmt, C + 6);
+		env->declared_size = sqlite3_column_int64(stmt, C + 7);
+		env->body = store_sqlite_read_text(stmt, C + 8);
+		env->smtputf8 = sqlite3_column_int(stmt, C + 9);
+		env->ret = store_sqlite_read_text(stmt, C + 10);
+		env->envid = store_sqlite_read_text(stmt, C + 11);
+		env->bare_lf = sqlite3_column_int(stmt, C + 12);
+		env->bare_cr = sqlite3_column_int(stmt, C + 13);
+		env->long_lines = sqlite3_column_int(stmt, C + 14);
+		env->nul_bytes = sqlite3_column_int(stmt, C + 15);
+		out->cc_json = store_sqlite_read_text(stmt, C + 16);
 		if (out->cc_json == NULL)
 			out->cc_json = xstrdup("[]");
-		out->date = store_sqlite_read_text(stmt, 24);
+		out->date = store_sqlite_read_text(stmt, C + 17);
 		out->date_ms =
-		        sqlite3_column_type(stmt, 25) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, 25);
-		out->message_id = store_sqlite_read_text(stmt, 26);
-		out->session_id = (uint64_t)sqlite3_column_int64(stmt, 27); /* NULL reads as 0 */
+		        sqlite3_column_type(stmt, C + 18) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, C + 18);
+		out->message_id = store_sqlite_read_text(stmt, C + 19);
+		out->session_id = (uint64_t)sqlite3_column_int64(stmt, C + 20); /* NULL reads as 0 */
 	}
 	store_sqlite_read_done(stmt);
 	if (rc == SQLITE_DONE)
@@ -595,4 +615,69 @@ int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- inboxes ---- */
+
+static int store_sqlite_read_inbox_list(struct store *st, size_t limit, struct store_inbox_list *out, char *err,
+                                        size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_COUNT, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	int rc = sqlite3_step(stmt);
+	out->total = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot count inboxes", st->rdb);
+		return -1;
+	}
+	stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_LIST, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, store_sqlite_read_limit(limit));
+	size_t cap = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (out->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			out->items = xrealloc(out->items, cap * sizeof *out->items);
+		}
+		struct store_inbox *in = &out->items[out->n++];
+		in->address = store_sqlite_read_text(stmt, 0);
+		if (in->address == NULL)
+			in->address = xstrdup("");
+		in->count = sqlite3_column_int64(stmt, 1);
+		in->unread = sqlite3_column_int64(stmt, 2);
+		in->newest = (uint64_t)sqlite3_column_int64(stmt, 3);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot list inboxes", st->rdb);
+		return -1;
+	}
+	return 0;
+}
+
+int store_list_inboxes(struct store *st, size_t limit, struct store_inbox_list *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof *out);
+	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
+		return -1;
+	int ret = store_sqlite_read_inbox_list(st, limit, out, err, errlen);
+	char ignored[8];
+	store_sqlite_read_tx(st, STORE_RSTMT_COMMIT, ignored, sizeof ignored);
+	if (ret < 0)
+		store_inbox_list_free(out);
+	return ret;
+}
+
+int64_t store_sqlite_unindexed(struct store *st)
+{
+	char err[8];
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_UNINDEXED, err, sizeof err);
+	if (stmt == NULL)
+		return -1;
+	int64_t n = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
+	store_sqlite_read_done(stmt);
+	return n;
 }

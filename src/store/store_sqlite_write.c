@@ -1,8 +1,21 @@
 /*
  * store_sqlite_write: the SQL of the writer connection — inserting a batch
- * of messages and SMTP sessions in one transaction, retention, and giving
- * free pages back. Runs on the writer thread only (store_writer.c decides
- * when).
+ * of messages, SMTP sessions and small changes (mark read, delete one
+ * message) in one transaction, bulk deletes (an inbox, everything) in
+ * steps, retention, and giving free pages back. Runs on the writer thread
+ * only (store_writer.c decides when). The indexer's SQL is in
+ * store_sqlite_index.c.
+ *
+ * Deleting a message removes every row of it in one order (retention, a
+ * delete, a bulk delete alike): its inbox links first, whose triggers take
+ * it out of the inboxes' counts while its read flag is still there, then
+ * inboxes left empty, recipients, bytes, text (whose trigger removes its
+ * full-text entries) and the message row (counters). A bulk delete notes
+ * the newest id when it starts and never deletes past it, so mail that
+ * arrives meanwhile stays; it deletes STORE_DELETE_STEP messages per
+ * transaction, fewer when a step takes longer than STORE_DELETE_STEP_MS
+ * (everything: the oldest first, as a prefix of the ids, like retention),
+ * so a batch of mail waits for one short step at most.
  *
  * Promises: a batch is one transaction, so one fsync acknowledges all its
  * messages. Each item sits in its own savepoint inside it, so a message
@@ -21,6 +34,7 @@
 
 #include "core/id.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
@@ -81,6 +95,32 @@ static const char *const store_sqlite_write_sql[STORE_WSTMT__COUNT] = {
         [STORE_WSTMT_DELETE_SESSIONS] = "DELETE FROM sessions WHERE id <= ?1",
         [STORE_WSTMT_FREELIST] = "PRAGMA freelist_count",
         [STORE_WSTMT_VACUUM] = "PRAGMA incremental_vacuum(" STORE_SQLITE_WRITE_STR(STORE_VACUUM_STEP_PAGES) ")",
+        /* Its trigger removes the full-text entries (which need the old text: external content). */
+        [STORE_WSTMT_DELETE_TEXT] = "DELETE FROM message_text WHERE id <= ?1",
+        [STORE_WSTMT_MARK_READ] = "UPDATE messages SET read = ?2 WHERE id = ?1 AND read != ?2",
+        /* One message, in the order of retention: links (counters), empty inboxes, then the rows. */
+        [STORE_WSTMT_ONE_DELETE_LINKS] = "DELETE FROM message_inboxes WHERE (inbox_id, message_id) IN"
+                                         " (SELECT inbox_id, message_id FROM message_rcpts WHERE message_id = ?1)",
+        [STORE_WSTMT_ONE_DELETE_EMPTY_INBOXES] = "DELETE FROM inboxes WHERE messages <= 0 AND id IN"
+                                                 " (SELECT inbox_id FROM message_rcpts WHERE message_id = ?1)",
+        [STORE_WSTMT_ONE_DELETE_RCPTS] = "DELETE FROM message_rcpts WHERE message_id = ?1",
+        [STORE_WSTMT_ONE_DELETE_RAW] = "DELETE FROM message_raw WHERE id = ?1",
+        [STORE_WSTMT_ONE_DELETE_TEXT] = "DELETE FROM message_text WHERE id = ?1",
+        [STORE_WSTMT_ONE_DELETE_MESSAGE] = "DELETE FROM messages WHERE id = ?1",
+        [STORE_WSTMT_NEWEST] = "SELECT max(id) FROM messages",
+        [STORE_WSTMT_INBOX_MESSAGES] = "SELECT message_id FROM message_inboxes WHERE inbox_id = ?1 AND message_id <= ?2"
+                                       " ORDER BY message_id DESC LIMIT ?3",
+        /* The marker: every message up to it has been looked at; one already indexed is skipped. */
+        [STORE_WSTMT_INDEX_NEXT] = "SELECT id, attachments IS NULL FROM messages"
+                                   " WHERE id > (SELECT value FROM counters WHERE name = 'indexed')"
+                                   " ORDER BY id LIMIT ?1",
+        [STORE_WSTMT_INDEX_MARK] = "UPDATE counters SET value = ?1 WHERE name = 'indexed'",
+        [STORE_WSTMT_INDEX_MESSAGE] = "SELECT m.subject, m.mail_from, r.data FROM messages m"
+                                      " LEFT JOIN message_raw r ON r.id = m.id WHERE m.id = ?1",
+        [STORE_WSTMT_INDEX_RCPTS] = "SELECT address FROM message_rcpts WHERE message_id = ?1 ORDER BY position",
+        [STORE_WSTMT_INDEX_INSERT_TEXT] = "INSERT INTO message_text (id, subject, sender, recipients, body)"
+                                          " VALUES (?1, ?2, ?3, ?4, ?5)",
+        [STORE_WSTMT_INDEX_DONE] = "UPDATE messages SET attachments = ?2 WHERE id = ?1",
 };
 
 int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen)
@@ -346,16 +386,23 @@ static void store_sqlite_write_lose_sessions(struct store_job **jobs, size_t n, 
 /* Marks every job of the batch that has not failed on its own as failed with why. */
 static void store_sqlite_write_fail_all(struct store *st, struct store_job **jobs, size_t n, const char *why)
 {
-	size_t failed = 0;
+	size_t failed = 0, changes = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (jobs[i]->m == NULL || jobs[i]->status == -1)
+		if (jobs[i]->kind == STORE_JOB_SESSION || jobs[i]->status == -1)
 			continue;
 		jobs[i]->status = -1;
+		free(jobs[i]->err);
 		jobs[i]->err = xstrdup(why);
-		failed++;
+		jobs[i]->affected = 0;
+		if (jobs[i]->kind == STORE_JOB_MESSAGE)
+			failed++;
+		else
+			changes++;
 	}
 	if (failed > 0)
 		log_error("store: %zu message(s) not stored: %s", failed, why);
+	if (changes > 0)
+		log_error("store: %zu change(s) (delete, mark read) not made: %s", changes, why);
 	store_sqlite_write_lose_sessions(jobs, n, why);
 	if (!sqlite3_get_autocommit(st->wdb))
 		store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
@@ -372,12 +419,34 @@ static void store_sqlite_write_fail_all_db(struct store *st, struct store_job **
 static void store_sqlite_write_log_failure(const struct store_job *job, const char *err)
 {
 	char id[ID_STRLEN + 1];
-	if (job->m != NULL) {
+	switch (job->kind) {
+	case STORE_JOB_MESSAGE:
 		id_format(job->m->id, id);
 		log_warn("store: message %s not stored: %s", id, err);
-	} else {
+		break;
+	case STORE_JOB_SESSION:
 		id_format(job->session->id, id);
 		log_warn("store: session %s not kept: %s", id, err);
+		break;
+	default:
+		id_format(job->target, id);
+		log_warn("store: message %s not changed: %s", id, err);
+		break;
+	}
+}
+
+/* One job's rows, inside its savepoint. */
+static int store_sqlite_write_job(struct store *st, struct store_job *job, char **err)
+{
+	switch (job->kind) {
+	case STORE_JOB_MESSAGE:
+		return store_sqlite_write_message_row(st, job, err) == 0 && store_sqlite_write_rcpts(st, job->m, err) == 0
+		               ? 0
+		               : -1;
+	case STORE_JOB_SESSION:
+		return store_sqlite_write_session_rows(st, job->session, err);
+	default:
+		return store_sqlite_write_change(st, job, err);
 	}
 }
 
@@ -403,10 +472,7 @@ static int store_sqlite_write_try(struct store *st, struct store_job **jobs, siz
 			return 0;
 		}
 		char *err = NULL;
-		int ok = job->m != NULL ? store_sqlite_write_message_row(st, job, &err) == 0 &&
-		                                  store_sqlite_write_rcpts(st, job->m, &err) == 0
-		                        : store_sqlite_write_session_rows(st, job->session, &err) == 0;
-		if (ok) {
+		if (store_sqlite_write_job(st, job, &err) == 0) {
 			if (store_sqlite_write_run(st, STORE_WSTMT_RELEASE) != SQLITE_DONE) {
 				store_sqlite_write_fail_all_db(st, jobs, n, "cannot release a savepoint");
 				return 0;
@@ -418,7 +484,7 @@ static int store_sqlite_write_try(struct store *st, struct store_job **jobs, siz
 		job->status = -1;
 		/* Some errors (disk full, I/O, RAISE(ROLLBACK)) roll the whole transaction back: no one is kept. */
 		if (sqlite3_get_autocommit(st->wdb)) {
-			if (job->session != NULL) {
+			if (job->kind == STORE_JOB_SESSION) {
 				free(err);
 				return 1;
 			}
@@ -426,7 +492,8 @@ static int store_sqlite_write_try(struct store *st, struct store_job **jobs, siz
 			store_sqlite_write_fail_all(st, jobs, n, err);
 			return 0;
 		}
-		if (job->m != NULL)
+		job->affected = 0;
+		if (job->kind != STORE_JOB_SESSION)
 			job->err = err;
 		else
 			free(err);
@@ -527,16 +594,23 @@ static int store_sqlite_write_retention_cut(struct store *st, const struct store
 	return 0;
 }
 
-/* Runs deletes[0..n) with ?1 = cut; *deleted is what the last one removed. -1 on error (logged). */
-static int store_sqlite_write_delete(struct store *st, const enum store_wstmt *deletes, size_t n, int64_t cut,
-                                     int *deleted)
+/*
+ * Runs deletes[0..n) with ?1 = arg; *deleted is what the last one removed
+ * (sqlite3_changes() counts the statement's own rows, not its triggers').
+ * -1 on error, with *err set when err is not NULL, else logged.
+ */
+static int store_sqlite_write_delete(struct store *st, const enum store_wstmt *deletes, size_t n, int64_t arg,
+                                     int *deleted, char **err)
 {
 	for (size_t i = 0; i < n; i++) {
 		sqlite3_stmt *s = st->wstmt[deletes[i]];
-		sqlite3_bind_int64(s, 1, cut);
+		sqlite3_bind_int64(s, 1, arg);
 		int rc = sqlite3_step(s);
 		if (rc != SQLITE_DONE) {
-			log_error("store: retention: cannot delete old rows: %s", sqlite3_errmsg(st->wdb));
+			if (err != NULL)
+				*err = store_sqlite_write_error(st, "cannot delete messages");
+			else
+				log_error("store: retention: cannot delete old rows: %s", sqlite3_errmsg(st->wdb));
 			sqlite3_reset(s);
 			return -1;
 		}
@@ -544,6 +618,157 @@ static int store_sqlite_write_delete(struct store *st, const enum store_wstmt *d
 		sqlite3_reset(s);
 	}
 	return 0;
+}
+
+/*
+ * Every row of the messages up to ?1, as retention deletes them: links
+ * first (their triggers bring the inboxes' counts down while the messages'
+ * read flags are still there), then inboxes left empty, then the rows; the
+ * messages themselves last, so sqlite3_changes() counts them.
+ */
+static const enum store_wstmt store_sqlite_write_prefix_deletes[] = {
+        STORE_WSTMT_DELETE_LINKS, STORE_WSTMT_DELETE_EMPTY_INBOXES, STORE_WSTMT_DELETE_RCPTS,
+        STORE_WSTMT_DELETE_RAW,   STORE_WSTMT_DELETE_TEXT,          STORE_WSTMT_DELETE_MESSAGES,
+};
+/* The same for one message (?1 = its id). */
+static const enum store_wstmt store_sqlite_write_one_deletes[] = {
+        STORE_WSTMT_ONE_DELETE_LINKS, STORE_WSTMT_ONE_DELETE_EMPTY_INBOXES, STORE_WSTMT_ONE_DELETE_RCPTS,
+        STORE_WSTMT_ONE_DELETE_RAW,   STORE_WSTMT_ONE_DELETE_TEXT,          STORE_WSTMT_ONE_DELETE_MESSAGE,
+};
+#define STORE_SQLITE_WRITE_NDELETES (sizeof store_sqlite_write_one_deletes / sizeof store_sqlite_write_one_deletes[0])
+
+int store_sqlite_write_change(struct store *st, struct store_job *job, char **err)
+{
+	job->affected = 0;
+	/* Ids above INT64_MAX cannot be stored: such a message does not exist. */
+	if (job->target > (uint64_t)INT64_MAX)
+		return 0;
+	if (job->kind == STORE_JOB_DELETE_ONE) {
+		int deleted = 0;
+		if (store_sqlite_write_delete(st, store_sqlite_write_one_deletes, STORE_SQLITE_WRITE_NDELETES,
+		                              (int64_t)job->target, &deleted, err) < 0)
+			return -1;
+		job->affected = deleted;
+		return 0;
+	}
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_MARK_READ];
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)job->target);
+	sqlite3_bind_int(s, 2, job->read != 0);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE)
+		job->affected = sqlite3_changes(st->wdb);
+	else
+		*err = store_sqlite_write_error(st, "cannot mark the message");
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_sqlite_delete_start(struct store *st, struct store_job *job)
+{
+	job->affected = 0;
+	job->step = STORE_DELETE_STEP;
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_NEWEST];
+	int rc = sqlite3_step(s);
+	job->cut = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0; /* NULL (no message) reads as 0 */
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		job->err = store_sqlite_write_error(st, "cannot find the newest message");
+		return -1;
+	}
+	job->inbox_id = -1;
+	if (job->inbox == NULL)
+		return 0;
+	s = st->wstmt[STORE_WSTMT_FIND_INBOX];
+	sqlite3_bind_text(s, 1, job->inbox, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	job->inbox_id = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		job->err = store_sqlite_write_error(st, "cannot look up the inbox");
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Up to STORE_DELETE_STEP ids of the job's inbox, not newer than its cut, newest first. */
+static int store_sqlite_delete_inbox_ids(struct store *st, const struct store_job *job, int64_t *ids, size_t *n)
+{
+	*n = 0;
+	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INBOX_MESSAGES];
+	sqlite3_bind_int64(s, 1, job->inbox_id);
+	sqlite3_bind_int64(s, 2, job->cut);
+	sqlite3_bind_int64(s, 3, job->step);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < (size_t)job->step)
+		ids[(*n)++] = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_sqlite_delete_step(struct store *st, struct store_job *job)
+{
+	if (job->inbox_id == 0 || job->cut <= 0)
+		return 0;
+	int64_t ids[STORE_DELETE_STEP];
+	size_t n = 0;
+	int64_t cut = 0;
+	int64_t started = timeutil_monotonic_ms();
+	if (job->step < STORE_DELETE_STEP_MIN || job->step > STORE_DELETE_STEP)
+		job->step = STORE_DELETE_STEP;
+	if (job->inbox_id < 0) {
+		/* Everything: the oldest messages, deleted as a prefix of the ids like retention does. */
+		sqlite3_stmt *s = st->wstmt[STORE_WSTMT_OLDEST];
+		sqlite3_bind_int64(s, 1, job->cut < INT64_MAX ? job->cut + 1 : INT64_MAX);
+		sqlite3_bind_int64(s, 2, job->step);
+		int rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW) {
+			n = (size_t)sqlite3_column_int64(s, 0);
+			cut = sqlite3_column_int64(s, 1);
+		}
+		sqlite3_reset(s);
+		if (rc != SQLITE_ROW) {
+			job->err = store_sqlite_write_error(st, "cannot find the messages to delete");
+			return -1;
+		}
+	} else if (store_sqlite_delete_inbox_ids(st, job, ids, &n) < 0) {
+		job->err = store_sqlite_write_error(st, "cannot find the inbox's messages");
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+
+	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
+		job->err = store_sqlite_write_error(st, "cannot start a transaction");
+		return -1;
+	}
+	int deleted = 0, ret = 0;
+	if (job->inbox_id < 0) {
+		ret = store_sqlite_write_delete(st, store_sqlite_write_prefix_deletes, STORE_SQLITE_WRITE_NDELETES, cut,
+		                                &deleted, &job->err);
+	} else {
+		for (size_t i = 0; i < n && ret == 0; i++) {
+			int one = 0;
+			ret = store_sqlite_write_delete(st, store_sqlite_write_one_deletes, STORE_SQLITE_WRITE_NDELETES,
+			                                ids[i], &one, &job->err);
+			deleted += one;
+		}
+	}
+	if (ret == 0 && store_sqlite_write_run(st, STORE_WSTMT_COMMIT) != SQLITE_DONE) {
+		job->err = store_sqlite_write_error(st, "cannot commit");
+		ret = -1;
+	}
+	if (ret < 0) {
+		if (!sqlite3_get_autocommit(st->wdb))
+			store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
+		return -1;
+	}
+	job->affected += deleted;
+	/* Aim at STORE_DELETE_STEP_MS per transaction: that is what a batch of mail may wait. */
+	int64_t took = timeutil_monotonic_ms() - started;
+	if (took > STORE_DELETE_STEP_MS && job->step / 2 >= STORE_DELETE_STEP_MIN)
+		job->step /= 2;
+	else if (took < STORE_DELETE_STEP_MS / 2 && job->step * 2 <= STORE_DELETE_STEP)
+		job->step *= 2;
+	return deleted;
 }
 
 int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess)
@@ -561,10 +786,6 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 		return 0;
 
 	/* In each list the rows of the kind itself go last, so sqlite3_changes() then counts them. */
-	static const enum store_wstmt message_deletes[] = {
-	        STORE_WSTMT_DELETE_LINKS, STORE_WSTMT_DELETE_EMPTY_INBOXES, STORE_WSTMT_DELETE_RCPTS,
-	        STORE_WSTMT_DELETE_RAW,   STORE_WSTMT_DELETE_MESSAGES,
-	};
 	static const enum store_wstmt session_deletes[] = {
 	        STORE_WSTMT_DELETE_SESSION_CODES,
 	        STORE_WSTMT_DELETE_TRANSCRIPTS,
@@ -575,12 +796,11 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 		return -1;
 	}
 	int messages = 0, sessions = 0;
-	if ((message_cut >= 0 &&
-	     store_sqlite_write_delete(st, message_deletes, sizeof message_deletes / sizeof message_deletes[0],
-	                               message_cut, &messages) < 0) ||
+	if ((message_cut >= 0 && store_sqlite_write_delete(st, store_sqlite_write_prefix_deletes,
+	                                                   STORE_SQLITE_WRITE_NDELETES, message_cut, &messages, NULL) < 0) ||
 	    (session_cut >= 0 &&
 	     store_sqlite_write_delete(st, session_deletes, sizeof session_deletes / sizeof session_deletes[0],
-	                               session_cut, &sessions) < 0)) {
+	                               session_cut, &sessions, NULL) < 0)) {
 		if (!sqlite3_get_autocommit(st->wdb))
 			store_sqlite_write_run(st, STORE_WSTMT_ROLLBACK);
 		return -1;

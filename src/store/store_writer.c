@@ -17,10 +17,20 @@
  * Nobody waits for a session: the writer frees it once written (or lost,
  * with a warning) and it never reaches `done`.
  *
- * Between batches, and on a timer of STORE_IDLE_TICK_MS whether busy or
- * not, the writer applies retention one small transaction at a time and
- * gives free pages back; new batches always go before the next retention
- * step, so retention never holds ingest up by more than one step.
+ * Changes (store_delete_message(), store_delete_messages(),
+ * store_mark_read()) ride the same queue, so they apply in the order they
+ * were asked, after the mail submitted before them. A mark or a single
+ * delete is written in the batch's transaction, in order, in its own
+ * savepoint; a bulk delete waits for the batch before it, notes the newest
+ * id then (later mail is never deleted by it) and runs as background work.
+ *
+ * Background work runs between batches, one small transaction per step,
+ * so a batch waits for one step at most: bulk deletes (someone waits for
+ * them: also a step after every batch), retention (after batches once
+ * well over a limit), the full-text indexer (only while no message or
+ * change is queued), and on a timer of STORE_IDLE_TICK_MS whether busy or
+ * not: retention, giving free pages back and one index step, so that
+ * indexing cannot starve under constant load.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -40,11 +50,13 @@
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
 
-/* What a job weighs against max_batch_bytes: its message, or its session's JSON. */
+/* What a job weighs against max_batch_bytes: its message, or its session's JSON; changes nothing. */
 static size_t store_writer_job_bytes(const struct store_job *job)
 {
-	if (job->m != NULL)
+	if (job->kind == STORE_JOB_MESSAGE)
 		return job->m->raw_len;
+	if (job->kind != STORE_JOB_SESSION)
+		return 0;
 	const struct store_session *s = job->session;
 	return (s->transcript ? strlen(s->transcript) : 0) + (s->diagnostics_json ? strlen(s->diagnostics_json) : 0);
 }
@@ -57,11 +69,22 @@ static void store_writer_list_push(struct store_job_list *l, struct store_job *j
 	else
 		l->head = job;
 	l->tail = job;
-	if (job->m != NULL)
+	if (job->kind == STORE_JOB_MESSAGE)
 		l->n++;
-	else
+	else if (job->kind == STORE_JOB_SESSION)
 		l->nsessions++;
+	else
+		l->nchanges++;
 	l->bytes += store_writer_job_bytes(job);
+}
+
+static void store_writer_job_free(struct store_job *job)
+{
+	store_message_free(job->m);
+	store_session_free(job->session);
+	free(job->inbox);
+	free(job->err);
+	free(job);
 }
 
 /* Wakes the owner's event loop; an eventfd counter never blocks a writer that only adds 1. */
@@ -126,17 +149,22 @@ static void store_writer_forget_summary(struct store_job *job)
 
 /*
  * Takes the next batch off `pending`, in order; called with the lock held.
- * At most max_batch_messages messages and as many sessions, and at most
- * max_batch_bytes (unless the first job alone is bigger). At least one job
- * when any is pending. batch holds 2 * max_batch_messages.
+ * At most max_batch_messages messages and small changes together, as many
+ * sessions, and at most max_batch_bytes (unless the first job alone is
+ * bigger). A bulk delete ends a batch: it is taken alone, once what was
+ * queued before it is written, and runs in steps of its own. At least one
+ * job when any is pending. batch holds 2 * max_batch_messages.
  */
 static size_t store_writer_take(struct store *st, struct store_job **batch)
 {
-	size_t n = 0, nmessages = 0, nsessions = 0, bytes = 0;
+	size_t n = 0, nmessages = 0, nsessions = 0, nchanges = 0, bytes = 0;
 	while (st->pending.head != NULL) {
 		struct store_job *job = st->pending.head;
 		size_t job_bytes = store_writer_job_bytes(job);
-		if (job->m != NULL ? nmessages == st->max_batch_messages : nsessions == st->max_batch_messages)
+		if (job->kind == STORE_JOB_DELETE_MANY && n > 0)
+			break;
+		if (job->kind == STORE_JOB_SESSION ? nsessions == st->max_batch_messages
+		                                   : nmessages + nchanges == st->max_batch_messages)
 			break;
 		if (n > 0 && bytes + job_bytes > st->max_batch_bytes)
 			break;
@@ -144,24 +172,42 @@ static size_t store_writer_take(struct store *st, struct store_job **batch)
 		job->next = NULL;
 		batch[n++] = job;
 		bytes += job_bytes;
-		if (job->m != NULL)
+		if (job->kind == STORE_JOB_MESSAGE)
 			nmessages++;
-		else
+		else if (job->kind == STORE_JOB_SESSION)
 			nsessions++;
+		else
+			nchanges++;
+		if (job->kind == STORE_JOB_DELETE_MANY)
+			break;
 	}
 	if (st->pending.head == NULL)
 		st->pending.tail = NULL;
 	st->pending.n -= nmessages;
 	st->pending.nsessions -= nsessions;
+	st->pending.nchanges -= nchanges;
 	st->pending.bytes -= bytes;
 	return n;
 }
 
-static void store_writer_commit(struct store *st, struct store_job **batch, size_t n)
+/* Hands finished jobs to the owner thread (store_run_completions()). */
+static void store_writer_finish(struct store *st, struct store_job **jobs, size_t n)
 {
-	size_t nmessages = 0;
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < n; i++)
+		store_writer_list_push(&st->done, jobs[i]);
+	pthread_mutex_unlock(&st->lock);
+	store_writer_notify(st);
+}
+
+/* Writes a batch; returns how many messages it stored. */
+static size_t store_writer_commit(struct store *st, struct store_job **batch, size_t n)
+{
+	size_t nmessages = 0, stored = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (batch[i]->m != NULL) {
+		if (batch[i]->kind == STORE_JOB_MESSAGE) {
 			store_writer_summarize(batch[i]);
 			nmessages++;
 		}
@@ -172,27 +218,120 @@ static void store_writer_commit(struct store *st, struct store_job **batch, size
 		atomic_fetch_add(&st->stat_batched, nmessages);
 	}
 
-	/* Sessions end here; messages go on to `done` for their callbacks. */
+	/* Sessions and marks end here; messages and deletes go on to `done` for their callbacks. */
 	size_t kept = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct store_job *job = batch[i];
-		if (job->m != NULL) {
+		switch (job->kind) {
+		case STORE_JOB_MESSAGE:
 			store_writer_forget_summary(job);
+			stored += job->status == 0;
 			batch[kept++] = job;
-			continue;
+			break;
+		case STORE_JOB_DELETE_ONE:
+			batch[kept++] = job;
+			break;
+		case STORE_JOB_SESSION:
+			atomic_fetch_add(job->status == 0 ? &st->stat_sessions_kept : &st->stat_sessions_lost, 1);
+			store_writer_job_free(job);
+			break;
+		default:
+			store_writer_job_free(job);
+			break;
 		}
-		atomic_fetch_add(job->status == 0 ? &st->stat_sessions_kept : &st->stat_sessions_lost, 1);
-		store_session_free(job->session);
-		free(job->err);
-		free(job);
 	}
-	if (kept == 0)
+	store_writer_finish(st, batch, kept);
+	return stored;
+}
+
+/*
+ * What the writer does besides batches, in steps. Writer thread only.
+ * Bulk deletes are someone's request, so they come first and also advance
+ * one step after every batch; retention next; the indexer only when no
+ * message or change is queued, and once per tick even under load so that
+ * it cannot starve.
+ */
+struct store_writer_work {
+	struct store_job_list bulk; /* bulk deletes started, oldest first */
+	int retention_behind;       /* the last retention step was a full one: more is waiting */
+	int index_behind;           /* messages may be waiting for the indexer */
+};
+
+static int store_writer_work_wanted(struct store *st, const struct store_writer_work *w)
+{
+	return w->bulk.head != NULL || w->retention_behind ||
+	       (w->index_behind && !atomic_load(&st->index_paused));
+}
+
+/* Ends the oldest bulk delete (status 0, or -1 with job->err) and hands it to its callback. */
+static void store_writer_bulk_end(struct store *st, struct store_writer_work *w, int status)
+{
+	struct store_job *job = w->bulk.head;
+	w->bulk.head = job->next;
+	if (w->bulk.head == NULL)
+		w->bulk.tail = NULL;
+	job->status = status;
+	if (status != 0 && job->err == NULL)
+		job->err = xstrdup("the store could not delete the messages");
+	if (status == 0)
+		log_debug("store: deleted %lld message(s)%s%s", (long long)job->affected, job->inbox ? " of " : "",
+		          job->inbox ? job->inbox : "");
+	store_writer_finish(st, &job, 1);
+}
+
+static void store_writer_bulk_start(struct store *st, struct store_writer_work *w, struct store_job *job)
+{
+	store_writer_list_push(&w->bulk, job);
+	if (store_sqlite_delete_start(st, job) < 0) {
+		/* Only this job can be at the tail; end it in order once those before it are done. */
+		job->cut = 0;
+		job->inbox_id = 0;
+		job->status = -1;
+	}
+}
+
+/* One step of the oldest bulk delete. */
+static void store_writer_bulk_step(struct store *st, struct store_writer_work *w)
+{
+	struct store_job *job = w->bulk.head;
+	if (job->status == -1) {
+		store_writer_bulk_end(st, w, -1);
 		return;
+	}
+	int n = store_sqlite_delete_step(st, job);
+	if (n < 0)
+		store_writer_bulk_end(st, w, -1);
+	else if (n == 0)
+		store_writer_bulk_end(st, w, 0);
+}
+
+/* The store is closing: bulk deletes not finished are answered with what they did. */
+static void store_writer_bulk_abandon(struct store *st, struct store_writer_work *w)
+{
+	while (w->bulk.head != NULL) {
+		struct store_job *job = w->bulk.head;
+		if (job->err == NULL)
+			job->err = xasprintf("the store closed before the deletion was finished (%lld deleted)",
+			                     (long long)job->affected);
+		store_writer_bulk_end(st, w, -1);
+	}
+}
+
+static void store_writer_index_step(struct store *st, struct store_writer_work *w, int yield)
+{
+	if (atomic_load(&st->index_paused))
+		return;
+	int n = store_sqlite_index_step(st, yield);
+	/* An error is logged; the next tick tries again rather than spinning on it. */
+	w->index_behind = n >= STORE_INDEX_STEP;
+}
+
+int store_writer_queue_busy(struct store *st)
+{
 	pthread_mutex_lock(&st->lock);
-	for (size_t i = 0; i < kept; i++)
-		store_writer_list_push(&st->done, batch[i]);
+	int busy = st->pending.n > 0 || st->pending.nchanges > 0;
 	pthread_mutex_unlock(&st->lock);
-	store_writer_notify(st);
+	return busy;
 }
 
 /* Waits on `wake` until deadline (monotonic ms) at the latest; called with the lock held. */
@@ -221,7 +360,7 @@ static void store_writer_wait(struct store *st, int64_t deadline_ms)
 static int store_writer_due(struct store *st, int64_t next_tick, int64_t settle_ms, int64_t *until)
 {
 	st->writer_asleep = 0;
-	if (st->stopping || st->pending.n > 0)
+	if (st->stopping || st->pending.n > 0 || st->pending.nchanges > 0)
 		return 1;
 	int64_t now = timeutil_monotonic_ms();
 	if (now >= next_tick)
@@ -242,43 +381,74 @@ static int store_writer_due(struct store *st, int64_t next_tick, int64_t settle_
 	return 0;
 }
 
+/*
+ * One round of background work after a batch (batch = 1) or instead of
+ * one (batch = 0). After a batch: a retention step if well over a limit,
+ * a step of the oldest bulk delete. Instead of a batch: one step of the
+ * most wanted work. On the tick, busy or not: retention, free pages and
+ * one index step.
+ */
+static void store_writer_background(struct store *st, struct store_writer_work *w, int batch, int64_t *next_tick)
+{
+	int tick = timeutil_monotonic_ms() >= *next_tick;
+	if (batch) {
+		if (store_sqlite_retention_step(st, timeutil_now_ms(), STORE_RETENTION_SLACK) == STORE_RETENTION_STEP)
+			w->retention_behind = 1;
+		if (w->bulk.head != NULL)
+			store_writer_bulk_step(st, w);
+	} else if (w->bulk.head != NULL) {
+		store_writer_bulk_step(st, w);
+	} else if (w->retention_behind && !tick) {
+		w->retention_behind = store_sqlite_retention_step(st, timeutil_now_ms(), 0) == STORE_RETENTION_STEP;
+	} else if (w->index_behind && !tick && !store_writer_queue_busy(st)) {
+		store_writer_index_step(st, w, 1);
+	}
+	if (tick) {
+		w->retention_behind = store_sqlite_retention_step(st, timeutil_now_ms(), 0) == STORE_RETENTION_STEP;
+		if (!w->retention_behind)
+			store_sqlite_vacuum_step(st);
+		if (w->index_behind)
+			store_writer_index_step(st, w, 0); /* a whole step, busy or not: indexing cannot starve */
+		*next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
+	}
+}
+
 static void *store_writer_main(void *arg)
 {
 	struct store *st = arg;
 	struct store_job **batch = xmalloc(2 * st->max_batch_messages * sizeof *batch);
 	int64_t next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
-	int64_t settle = 0;       /* see store_writer_due() */
-	int retention_behind = 0; /* the last step was a full one: more is waiting */
+	int64_t settle = 0; /* see store_writer_due() */
+	/* Messages of an earlier run may wait for the indexer: look once at start. */
+	struct store_writer_work w = {.index_behind = 1};
 
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
 		int64_t until;
-		while (!retention_behind && !store_writer_due(st, next_tick, settle, &until))
+		int due;
+		while (!(due = store_writer_due(st, next_tick, settle, &until)) && !store_writer_work_wanted(st, &w))
 			store_writer_wait(st, until);
 		st->writer_asleep = 0;
 		if (st->pending.head == NULL && st->stopping)
 			break;
-		size_t n = store_writer_take(st, batch);
+		size_t n = due ? store_writer_take(st, batch) : 0;
 		int stopping = st->stopping;
 		pthread_mutex_unlock(&st->lock);
 
-		if (n > 0) {
-			store_writer_commit(st, batch, n);
+		if (n == 1 && batch[0]->kind == STORE_JOB_DELETE_MANY) {
+			store_writer_bulk_start(st, &w, batch[0]);
+			n = 0;
+		} else if (n > 0) {
+			if (store_writer_commit(st, batch, n) > 0)
+				w.index_behind = 1;
 			settle = timeutil_monotonic_ms() + STORE_SESSION_LINGER_MS;
-			if (!stopping && store_sqlite_retention_step(st, timeutil_now_ms(), STORE_RETENTION_SLACK) ==
-			                         STORE_RETENTION_STEP)
-				retention_behind = 1;
 		}
-		if (!stopping && (retention_behind || timeutil_monotonic_ms() >= next_tick)) {
-			retention_behind =
-			        store_sqlite_retention_step(st, timeutil_now_ms(), 0) == STORE_RETENTION_STEP;
-			if (!retention_behind)
-				store_sqlite_vacuum_step(st);
-			next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
-		}
+		if (!stopping)
+			store_writer_background(st, &w, n > 0, &next_tick);
 		pthread_mutex_lock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->lock);
+	store_writer_bulk_abandon(st, &w);
 	free(batch);
 	return NULL;
 }
@@ -336,6 +506,7 @@ void store_writer_stop(struct store *st)
 void store_submit(struct store *st, struct store_message *m, store_done_fn done, void *arg)
 {
 	struct store_job *job = xcalloc(1, sizeof *job);
+	job->kind = STORE_JOB_MESSAGE;
 	job->m = m;
 	job->done = done;
 	job->arg = arg;
@@ -369,6 +540,7 @@ void store_submit_session(struct store *st, struct store_session *s)
 		return;
 	}
 	struct store_job *job = xcalloc(1, sizeof *job);
+	job->kind = STORE_JOB_SESSION;
 	job->session = s;
 	job->status = 1;
 	job->sum.date_ms = INT64_MIN;
@@ -380,6 +552,59 @@ void store_submit_session(struct store *st, struct store_session *s)
 	if (wake)
 		pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
+}
+
+/* Queues a change behind everything submitted before it; when closing, it fails at once (marks: dropped). */
+static void store_writer_submit_change(struct store *st, struct store_job *job)
+{
+	job->status = 1;
+	job->sum.date_ms = INT64_MIN;
+	pthread_mutex_lock(&st->lock);
+	if (st->closing) {
+		if (job->kind == STORE_JOB_MARK_READ) {
+			pthread_mutex_unlock(&st->lock);
+			store_writer_job_free(job);
+			return;
+		}
+		job->status = -1;
+		job->err = xstrdup("the store is closing");
+		store_writer_list_push(&st->done, job);
+		pthread_mutex_unlock(&st->lock);
+		store_writer_notify(st);
+		return;
+	}
+	store_writer_list_push(&st->pending, job);
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_delete_message(struct store *st, uint64_t id, store_change_fn done, void *arg)
+{
+	struct store_job *job = xcalloc(1, sizeof *job);
+	job->kind = STORE_JOB_DELETE_ONE;
+	job->target = id;
+	job->change_done = done;
+	job->arg = arg;
+	store_writer_submit_change(st, job);
+}
+
+void store_delete_messages(struct store *st, const char *inbox, store_change_fn done, void *arg)
+{
+	struct store_job *job = xcalloc(1, sizeof *job);
+	job->kind = STORE_JOB_DELETE_MANY;
+	job->inbox = inbox != NULL ? xstrdup(inbox) : NULL;
+	job->change_done = done;
+	job->arg = arg;
+	store_writer_submit_change(st, job);
+}
+
+void store_mark_read(struct store *st, uint64_t id, int read)
+{
+	struct store_job *job = xcalloc(1, sizeof *job);
+	job->kind = STORE_JOB_MARK_READ;
+	job->target = id;
+	job->read = read != 0;
+	store_writer_submit_change(st, job);
 }
 
 int store_completion_fd(const struct store *st)
@@ -400,16 +625,20 @@ void store_run_completions(struct store *st)
 
 	while (job != NULL) {
 		struct store_job *next = job->next;
-		if (job->done != NULL) {
+		if (job->kind == STORE_JOB_MESSAGE && job->done != NULL) {
 			if (job->status == 0)
 				job->done(job->arg, job->m->id, 0, NULL);
 			else
 				job->done(job->arg, job->m->id, -1,
 				          job->err ? job->err : "the store could not keep the message");
+		} else if (job->change_done != NULL) {
+			if (job->status == 0)
+				job->change_done(job->arg, 0, job->affected, NULL);
+			else
+				job->change_done(job->arg, -1, job->affected,
+				                 job->err ? job->err : "the store could not make the change");
 		}
-		store_message_free(job->m);
-		free(job->err);
-		free(job);
+		store_writer_job_free(job);
 		job = next;
 	}
 }

@@ -27,8 +27,8 @@ def test_health_and_errors():
         R.check(status == 404 and b'"error"' in body, "unknown path 404 with a JSON error", repr(body))
         R.check(headers.get("content-type", "").startswith("application/json"), "errors are JSON")
         R.check(headers.get("x-content-type-options") == "nosniff", "nosniff header")
-        status, headers, body = srv.api("/api/v1/messages", method="DELETE")
-        R.check(status == 405 and "GET" in headers.get("allow", ""), "DELETE on the list is 405 with Allow")
+        status, headers, body = srv.api("/api/v1/messages", method="PUT")
+        R.check(status == 405 and "GET" in headers.get("allow", ""), "PUT on the list is 405 with Allow")
         status, _, body = srv.api("/api/v1/messages/ZZZ/raw")
         R.check(status == 400, "malformed id 400", repr(body))
         status, _, body = srv.api("/api/v1/messages/0000000000000/raw")
@@ -54,7 +54,8 @@ def test_listing_and_paging():
         ids = [m["id"] for m in j["messages"]]
         R.check(ids == sorted(ids, reverse=True), "ids sort by arrival")
         m = j["messages"][0]
-        R.check(set(m) == {"id", "received_at", "inboxes", "mail_from", "from", "to", "subject", "size"},
+        R.check(set(m) == {"id", "received_at", "inboxes", "mail_from", "from", "to", "subject", "size", "read",
+                           "attachments"},
                 "list item fields", repr(sorted(m)))
         R.check(m["from"] == {"name": "Tester", "address": "t@example.com"}, "From decoded", repr(m["from"]))
         R.check(m["to"] == [{"name": None, "address": "inbox0@example.com"}], "To parsed", repr(m["to"]))
