@@ -220,8 +220,8 @@ int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t
 /* ---- inboxes, search, changes (schema v3) ---- */
 
 struct store_inbox {
-	char *address;   /* first spelling seen, domain lower-cased */
-	int64_t count;   /* messages now linked to it */
+	char *address; /* first spelling seen, domain lower-cased */
+	int64_t count; /* messages now linked to it */
 	int64_t unread;
 	uint64_t newest; /* id of its newest message, 0 when empty */
 };
@@ -249,8 +249,8 @@ void store_inbox_list_free(struct store_inbox_list *l);
  * text, from:, to:, subject:) and has:attachment do not see a message
  * before (negated ones let it through), the others do at once.
  */
-int store_search(struct store *st, const char *q, const struct store_query *paging, struct store_list *out,
-                 char *err, size_t errlen);
+int store_search(struct store *st, const char *q, const struct store_query *paging, struct store_list *out, char *err,
+                 size_t errlen);
 
 /* Changes run on the writer thread; the callback runs on the owner thread (store_run_completions). */
 typedef void (*store_change_fn)(void *arg, int status, int64_t affected, const char *err);

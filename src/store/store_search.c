@@ -42,7 +42,7 @@ static const struct store_search_key store_search_keys[] = {
         {"before", STORE_SEARCH_BEFORE, STORE_SEARCH_VALUE_DATE},
         {"after", STORE_SEARCH_AFTER, STORE_SEARCH_VALUE_DATE},
 };
-#define STORE_SEARCH_NKEYS (sizeof store_search_keys / sizeof store_search_keys[0])
+#define STORE_SEARCH_NKEYS    (sizeof store_search_keys / sizeof store_search_keys[0])
 #define STORE_SEARCH_KEY_LIST "from:, to:, subject:, inbox:, has:attachment, is:unread, is:read, before:, after:"
 
 /* Longest key name, for the buffer that quotes an unknown one. */
@@ -135,8 +135,7 @@ static int store_search_icase_equal(const char *a, size_t alen, const char *b)
  * Reads a value at p->pos: a "phrase" (to the next '"') or a word (to the
  * next white space). Sets *start and *vlen to the text without quotes.
  */
-static int store_search_value(struct store_search_parser *p, const char *what, size_t *start, size_t *vlen,
-                              int *quoted)
+static int store_search_value(struct store_search_parser *p, const char *what, size_t *start, size_t *vlen, int *quoted)
 {
 	size_t at = p->pos;
 	if (at >= p->len || store_search_is_space(p->q[at]))
@@ -150,7 +149,8 @@ static int store_search_value(struct store_search_parser *p, const char *what, s
 		*quoted = 1;
 		p->pos = (size_t)(end - p->q) + 1;
 		if (p->pos < p->len && !store_search_is_space(p->q[p->pos]))
-			return store_search_fail(p, p->pos, "text right after a closing '\"'; put a space between terms");
+			return store_search_fail(p, p->pos,
+			                         "text right after a closing '\"'; put a space between terms");
 		if (*vlen == 0)
 			return store_search_fail(p, at, "empty phrase");
 		return 0;
@@ -213,7 +213,8 @@ static int store_search_term(struct store_search_parser *p)
 		negated = 1;
 		p->pos++;
 		if (p->pos >= p->len || store_search_is_space(p->q[p->pos]))
-			return store_search_fail(p, offset, "'-' without a term; write -TERM to leave out what TERM matches");
+			return store_search_fail(p, offset,
+			                         "'-' without a term; write -TERM to leave out what TERM matches");
 		if (p->q[p->pos] == '-')
 			return store_search_fail(p, offset, "'--'; one '-' negates a term");
 	}
@@ -434,9 +435,8 @@ int store_search_parse_time(const char *s, size_t len, int64_t *ms)
 	}
 	/* RFC 3339 date-time: 'T' HH:MM:SS [.frac] ('Z' | +HH:MM | -HH:MM). */
 	int h, mi, sec;
-	if (len < 20 || (s[10] != 'T' && s[10] != 't') || store_search_digits(s, len, 11, 2, &h) < 0 ||
-	    s[13] != ':' || store_search_digits(s, len, 14, 2, &mi) < 0 || s[16] != ':' ||
-	    store_search_digits(s, len, 17, 2, &sec) < 0)
+	if (len < 20 || (s[10] != 'T' && s[10] != 't') || store_search_digits(s, len, 11, 2, &h) < 0 || s[13] != ':' ||
+	    store_search_digits(s, len, 14, 2, &mi) < 0 || s[16] != ':' || store_search_digits(s, len, 17, 2, &sec) < 0)
 		return -1;
 	if (h > 23 || mi > 59 || sec > 60) /* 60: a leap second */
 		return -1;

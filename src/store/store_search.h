@@ -39,10 +39,14 @@
  * text in quotes ("http://x") to search for it. Characters that mean
  * something to the full-text engine (" * ^ : ( ) + NEAR AND OR NOT) mean
  * nothing here: they are searched as text (punctuation separates words).
- * A phrase ends at the next '"'; it cannot contain one. Word searches
- * (word, phrase, from:, to:, subject:) use the full-text index, which the
- * store fills in the background a moment after a message is stored; the
- * other terms see a message as soon as it is stored.
+ * A phrase ends at the next '"'; it cannot contain one. A word or phrase
+ * with no letter or digit in it (*** or :-)) is an error, as are an
+ * unknown key, a missing value and a bad date; the error names its
+ * position ("at position 7", counted in characters from 1).
+ * Word searches (word, phrase, from:, to:, subject:) and has:attachment
+ * use what the store's background indexer found, a moment (milliseconds
+ * when idle) after a message is stored; the other terms see a message as
+ * soon as it is stored.
  *
  * ---- end of search syntax ----
  */

@@ -36,13 +36,15 @@
  *    messages stored before v2); it is not a foreign key because a
  *    session may be removed by retention before its messages.
  *  - v3: messages.read (0/1) and inboxes.unread, inboxes.newest (id of the
- *    newest message; indexed, so the inbox listing reads 50 index entries
- *    at any size) are kept by triggers, with counters 'unread' and
+ *    newest message) are kept by triggers, with counters 'unread' and
  *    'inboxes'. Everything the ingest path pays for is in the two
  *    triggers it already ran (one UPDATE of the counters page, one of the
- *    inbox row) plus the inboxes_newest entry; the partial indexes
- *    messages_read and messages_attachments hold only read messages and
- *    messages with attachments, which a new message is not.
+ *    inbox row). inboxes.newest has no index: moving an index entry for
+ *    every message cost a fifth of the ingest rate with many inboxes;
+ *    the inbox listing walks the newest recipients instead (see
+ *    store_sqlite_read.c). The partial indexes messages_read and
+ *    messages_attachments hold only read messages and messages with
+ *    attachments, which a new message is not.
  *  - Full text: message_text (subject, sender, recipients, body text) is
  *    the external content of the FTS5 table messages_fts, kept in step by
  *    triggers. Not contentless (content=''): SQLite 3.40 (Debian 12) has no
@@ -205,7 +207,6 @@ static const char store_sqlite_schema_v3[] =
         "DELETE FROM inboxes WHERE messages <= 0;" /* none are expected: from here on, inboxes are never empty */
         "UPDATE inboxes SET unread = messages,"
         "  newest = coalesce((SELECT max(message_id) FROM message_inboxes WHERE inbox_id = inboxes.id), 0);"
-        "CREATE INDEX inboxes_newest ON inboxes (newest);"
         /*
          * Partial, so that search can test a message against them without reading its row, and
          * neither costs on the ingest path (a new message is unread and not indexed yet).
@@ -268,12 +269,13 @@ static const char store_sqlite_schema_v3[] =
         "    WHERE id IN (SELECT inbox_id FROM message_rcpts WHERE message_id = NEW.id);"
         "  UPDATE counters SET value = value + (CASE WHEN NEW.read = 0 THEN 1 ELSE -1 END) WHERE name = 'unread';"
         "END;"
-        /* A link is made after its message row and removed before it, so the message's read flag is there. */
+        /*
+         * A link is made with its message, which is new and so unread, and removed before the message
+         * row, so that the message's read flag is still there to say what to take off.
+         */
         "DROP TRIGGER message_inboxes_counted;"
         "CREATE TRIGGER message_inboxes_counted AFTER INSERT ON message_inboxes BEGIN"
-        "  UPDATE inboxes SET messages = messages + 1,"
-        "    unread = unread + coalesce((SELECT read = 0 FROM messages WHERE id = NEW.message_id), 1),"
-        "    newest = max(newest, NEW.message_id)"
+        "  UPDATE inboxes SET messages = messages + 1, unread = unread + 1, newest = max(newest, NEW.message_id)"
         "    WHERE id = NEW.inbox_id;"
         "END;"
         "DROP TRIGGER message_inboxes_uncounted;"

@@ -18,10 +18,9 @@
  * Promises: a step is bounded (STORE_INDEX_STEP messages, about
  * STORE_INDEX_STEP_MS) and ends early, after the message at hand, as soon
  * as a message or a change is queued, so a batch of mail waits for one
- * message's indexing and a commit without fsync at most. With --durability full the step commits with synchronous=NORMAL:
- * the index is derived data, and a step lost to a power cut is redone from
- * the marker, so it need not cost an fsync; the next FULL commit syncs the
- * WAL, steps included.
+ * message's indexing and a commit without fsync at most. With --durability full the step commits with
+ * synchronous=NORMAL: the index is derived data, and a step lost to a power cut is redone from the marker, so it need
+ * not cost an fsync; the next FULL commit syncs the WAL, steps included.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -112,8 +111,8 @@ static char *store_sqlite_index_clean(char *s)
 }
 
 /* Inspects the raw bytes; the recipients of the envelope come from message_rcpts. */
-static int store_sqlite_index_build(struct store *st, int64_t id, const char *mail_from, const uint8_t *raw,
-                                    size_t len, struct store_sqlite_index_text *out)
+static int store_sqlite_index_build(struct store *st, int64_t id, const char *mail_from, const uint8_t *raw, size_t len,
+                                    struct store_sqlite_index_text *out)
 {
 	struct msg_inspection in;
 	memset(&in, 0, sizeof in);
@@ -172,8 +171,10 @@ static int store_sqlite_index_one(struct store *st, int64_t id)
 		log_error("store: indexer: cannot read a message: %s", sqlite3_errmsg(st->wdb));
 		return -1;
 	}
-	char *subject = sqlite3_column_type(s, 0) == SQLITE_NULL ? NULL : xstrdup((const char *)sqlite3_column_text(s, 0));
-	char *mail_from = xstrdup(sqlite3_column_type(s, 1) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(s, 1));
+	char *subject =
+	        sqlite3_column_type(s, 0) == SQLITE_NULL ? NULL : xstrdup((const char *)sqlite3_column_text(s, 0));
+	char *mail_from =
+	        xstrdup(sqlite3_column_type(s, 1) == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(s, 1));
 	/* The blob stays valid until the statement is reset; the inspection copies what it keeps. */
 	const uint8_t *raw = sqlite3_column_blob(s, 2);
 	size_t len = (size_t)sqlite3_column_bytes(s, 2);

@@ -57,8 +57,10 @@
  * and stops a step after STORE_INDEX_STEP_MS, so that a submitted batch
  * waits for one short step at most.
  */
-#define STORE_INDEX_STEP     256
-#define STORE_INDEX_STEP_MS  50
+#define STORE_INDEX_STEP    256
+/* The indexer waits for this long without a batch before it runs (store_writer.c). */
+#define STORE_INDEX_IDLE_MS 100
+#define STORE_INDEX_STEP_MS 50
 /* Body text kept for the full-text index per message; the rest of a longer body is not searchable. */
 #define STORE_INDEX_MAX_BODY ((size_t)256 * 1024)
 /*
@@ -69,9 +71,17 @@
 #define STORE_DELETE_STEP     1000
 #define STORE_DELETE_STEP_MIN 16
 #define STORE_DELETE_STEP_MS  20
+/*
+ * The inbox listing walks the newest recipients (message_rcpts backwards)
+ * for the first inboxes it meets, at most this many rows, and only when at
+ * most STORE_INBOX_SCAN_MAX inboxes are asked for; otherwise, or when that
+ * did not meet enough of them, it sorts the inboxes by their newest id.
+ */
+#define STORE_INBOX_SCAN_ROWS 20000
+#define STORE_INBOX_SCAN_MAX  1000
 #define STORE_BUSY_TIMEOUT_MS 5000
-#define STORE_DB_NAME           "mailscope.db"
-#define STORE_LOCK_NAME         "mailscope.lock"
+#define STORE_DB_NAME         "mailscope.db"
+#define STORE_LOCK_NAME       "mailscope.lock"
 /* PRAGMA application_id of a mailscope database: 0x4d534350, "MSCP" (decimal: PRAGMA wants it so). */
 #define STORE_APPLICATION_ID 1297302352
 
@@ -106,7 +116,7 @@ struct store_job {
 	int64_t cut;                 /* DELETE_MANY: newest id when it started; newer messages stay */
 	int64_t inbox_id;            /* DELETE_MANY: the inbox's id, 0 when unknown, -1 for every message */
 	int64_t step;                /* DELETE_MANY: messages per transaction now */
-	int64_t queued_ms; /* sessions: monotonic time of submission */
+	int64_t queued_ms;           /* sessions: monotonic time of submission */
 	/* Computed by the writer thread before the transaction. */
 	struct msg_summary sum;
 	char *from_json;
@@ -202,6 +212,8 @@ enum store_rstmt {
 	STORE_RSTMT_SESSION_MESSAGES,
 	STORE_RSTMT_INBOX_COUNT,
 	STORE_RSTMT_INBOX_LIST,
+	STORE_RSTMT_INBOX_SCAN,
+	STORE_RSTMT_INBOX_GET,
 	STORE_RSTMT_INBOX_ID,
 	STORE_RSTMT_COUNTER,
 	STORE_RSTMT_UNINDEXED,

@@ -1,7 +1,8 @@
 /*
  * store_sqlite_read: the reading half of store.h on the reader connection
  * (owner thread only): listing, one message's details, raw bytes, counts,
- * inboxes (newest activity first, from the index inboxes_newest); SMTP
+ * inboxes (newest activity first: from the newest recipients when they
+ * name enough inboxes, else by sorting inboxes.newest); SMTP
  * sessions: listing, one session with its transcript, its messages.
  * Search is in store_sqlite_search.c.
  *
@@ -21,7 +22,6 @@
 #include "core/xmalloc.h"
 #include "store/store.h"
 #include "store/store_sqlite_internal.h"
-
 
 /* The columns of a listed session, in the order store_sqlite_read_session() reads them. */
 #define STORE_SQLITE_READ_SESSION_COLUMNS                                                                              \
@@ -86,9 +86,12 @@ static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
                                     " LEFT JOIN session_transcripts t ON t.id = s.id WHERE s.id = ?1",
         [STORE_RSTMT_SESSION_MESSAGES] = "SELECT id FROM messages WHERE session_id = ?1 ORDER BY id",
         [STORE_RSTMT_INBOX_COUNT] = "SELECT value FROM counters WHERE name = 'inboxes'",
-        /* inboxes_newest, backwards; empty inboxes are deleted with their last message. */
+        /* Empty inboxes are deleted with their last message; messages > 0 is only a guard. */
         [STORE_RSTMT_INBOX_LIST] = "SELECT address, messages, unread, newest FROM inboxes WHERE messages > 0"
-                                   " ORDER BY newest DESC LIMIT ?1",
+                                   " ORDER BY newest DESC, id LIMIT ?1",
+        [STORE_RSTMT_INBOX_SCAN] = "SELECT message_id, inbox_id FROM message_rcpts"
+                                   " ORDER BY message_id DESC, position DESC LIMIT ?1",
+        [STORE_RSTMT_INBOX_GET] = "SELECT address, messages, unread, newest FROM inboxes WHERE id = ?1",
         [STORE_RSTMT_INBOX_ID] = "SELECT id, messages, unread FROM inboxes WHERE address = ?1",
         [STORE_RSTMT_COUNTER] = "SELECT value FROM counters WHERE name = ?1",
         [STORE_RSTMT_UNINDEXED] = "SELECT count(*) FROM messages"
@@ -335,8 +338,8 @@ static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_me
 		if (out->cc_json == NULL)
 			out->cc_json = xstrdup("[]");
 		out->date = store_sqlite_read_text(stmt, C + 17);
-		out->date_ms =
-		        sqlite3_column_type(stmt, C + 18) == SQLITE_NULL ? INT64_MIN : sqlite3_column_int64(stmt, C + 18);
+		out->date_ms = sqlite3_column_type(stmt, C + 18) == SQLITE_NULL ? INT64_MIN
+		                                                                : sqlite3_column_int64(stmt, C + 18);
 		out->message_id = store_sqlite_read_text(stmt, C + 19);
 		out->session_id = (uint64_t)sqlite3_column_int64(stmt, C + 20); /* NULL reads as 0 */
 	}
@@ -619,6 +622,103 @@ int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t
 
 /* ---- inboxes ---- */
 
+/* Fills one listed inbox from the columns address, messages, unread, newest. */
+static void store_sqlite_read_inbox_row(sqlite3_stmt *stmt, struct store_inbox *in)
+{
+	in->address = store_sqlite_read_text(stmt, 0);
+	if (in->address == NULL)
+		in->address = xstrdup("");
+	in->count = sqlite3_column_int64(stmt, 1);
+	in->unread = sqlite3_column_int64(stmt, 2);
+	in->newest = (uint64_t)sqlite3_column_int64(stmt, 3);
+}
+
+struct store_sqlite_read_seen {
+	int64_t inbox;
+	int64_t newest;
+};
+
+static int store_sqlite_read_seen_cmp(const void *a, const void *b)
+{
+	const struct store_sqlite_read_seen *x = a, *y = b;
+	if (x->newest != y->newest)
+		return x->newest > y->newest ? -1 : 1;
+	return x->inbox < y->inbox ? -1 : x->inbox > y->inbox;
+}
+
+/*
+ * The first `want` inboxes by newest activity, from the newest recipients:
+ * walking message_rcpts backwards, an inbox is first met at its newest
+ * message. Returns 1 with seen/nseen (newest first, ties by inbox id) when
+ * it met enough within STORE_INBOX_SCAN_ROWS rows or met them all, 0 when
+ * the caller must sort instead, -1 on error.
+ */
+static int store_sqlite_read_inbox_scan(struct store *st, size_t want, int64_t total,
+                                        struct store_sqlite_read_seen *seen, size_t *nseen, char *err, size_t errlen)
+{
+	/* An open-addressing set of the inbox ids met, at most half full. */
+	enum { SLOTS = 4 * STORE_INBOX_SCAN_MAX };
+	int64_t *slots = xcalloc(SLOTS, sizeof *slots);
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_SCAN, err, errlen);
+	if (stmt == NULL) {
+		free(slots);
+		return -1;
+	}
+	sqlite3_bind_int64(stmt, 1, STORE_INBOX_SCAN_ROWS);
+	*nseen = 0;
+	int64_t stop_after = -1; /* enough met: finish the message at hand (its other inboxes tie) */
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t message = sqlite3_column_int64(stmt, 0), inbox = sqlite3_column_int64(stmt, 1);
+		if (stop_after >= 0 && message != stop_after)
+			break;
+		size_t h = (size_t)((uint64_t)inbox * 0x9e3779b97f4a7c15ULL >> 52) % SLOTS;
+		while (slots[h] != 0 && slots[h] != inbox)
+			h = (h + 1) % SLOTS;
+		if (slots[h] == inbox || *nseen == 2 * STORE_INBOX_SCAN_MAX - 1)
+			continue;
+		slots[h] = inbox;
+		seen[(*nseen)++] = (struct store_sqlite_read_seen){inbox, message};
+		if (*nseen >= want && stop_after < 0)
+			stop_after = message;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot list inboxes", st->rdb);
+		ret = -1;
+	} else if (*nseen >= want || (int64_t)*nseen >= total) {
+		qsort(seen, *nseen, sizeof *seen, store_sqlite_read_seen_cmp);
+		if (*nseen > want)
+			*nseen = want;
+		ret = 1;
+	}
+	store_sqlite_read_done(stmt);
+	free(slots);
+	return ret;
+}
+
+static int store_sqlite_read_inbox_add(struct store *st, struct store_inbox_list *out, size_t *cap, int64_t id,
+                                       char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_GET, err, errlen);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		if (out->n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			out->items = xrealloc(out->items, *cap * sizeof *out->items);
+		}
+		store_sqlite_read_inbox_row(stmt, &out->items[out->n++]);
+	}
+	store_sqlite_read_done(stmt);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_sqlite_set_error(err, errlen, "cannot read an inbox", st->rdb);
+		return -1;
+	}
+	return 0;
+}
+
 static int store_sqlite_read_inbox_list(struct store *st, size_t limit, struct store_inbox_list *out, char *err,
                                         size_t errlen)
 {
@@ -632,23 +732,33 @@ static int store_sqlite_read_inbox_list(struct store *st, size_t limit, struct s
 		store_sqlite_set_error(err, errlen, "cannot count inboxes", st->rdb);
 		return -1;
 	}
+	if (out->total <= 0)
+		return 0;
+	size_t want = limit == 0 || (int64_t)limit > out->total ? (size_t)out->total : limit;
+	size_t cap = 0;
+	if (want <= STORE_INBOX_SCAN_MAX) {
+		struct store_sqlite_read_seen *seen = xcalloc(2 * STORE_INBOX_SCAN_MAX, sizeof *seen);
+		size_t nseen = 0;
+		int found = store_sqlite_read_inbox_scan(st, want, out->total, seen, &nseen, err, errlen);
+		for (size_t i = 0; found == 1 && i < nseen; i++) {
+			if (store_sqlite_read_inbox_add(st, out, &cap, seen[i].inbox, err, errlen) < 0)
+				found = -1;
+		}
+		free(seen);
+		if (found != 0)
+			return found < 0 ? -1 : 0;
+	}
+	/* Many asked for, or the newest mail went to few inboxes: sort them all by their newest id. */
 	stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_LIST, err, errlen);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, store_sqlite_read_limit(limit));
-	size_t cap = 0;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (out->n == cap) {
 			cap = cap ? cap * 2 : 16;
 			out->items = xrealloc(out->items, cap * sizeof *out->items);
 		}
-		struct store_inbox *in = &out->items[out->n++];
-		in->address = store_sqlite_read_text(stmt, 0);
-		if (in->address == NULL)
-			in->address = xstrdup("");
-		in->count = sqlite3_column_int64(stmt, 1);
-		in->unread = sqlite3_column_int64(stmt, 2);
-		in->newest = (uint64_t)sqlite3_column_int64(stmt, 3);
+		store_sqlite_read_inbox_row(stmt, &out->items[out->n++]);
 	}
 	store_sqlite_read_done(stmt);
 	if (rc != SQLITE_DONE) {

@@ -260,7 +260,8 @@ static void store_sqlite_search_driver(struct store_sqlite_search_plan *p)
 	}
 	for (size_t i = 0; i < q->n; i++) {
 		const struct store_search_term *t = &q->terms[i];
-		int read = (t->kind == STORE_SEARCH_READ && !t->negated) || (t->kind == STORE_SEARCH_UNREAD && t->negated);
+		int read =
+		        (t->kind == STORE_SEARCH_READ && !t->negated) || (t->kind == STORE_SEARCH_UNREAD && t->negated);
 		if (read) {
 			p->driver = STORE_SQLITE_SEARCH_READ;
 			p->key = "m.id";
@@ -292,8 +293,8 @@ static int store_sqlite_search_plan(struct store *st, const struct store_search_
 	p->q = q;
 	p->paging_inbox = paging_inbox;
 	for (size_t i = 0; i <= q->n; i++) {
-		const char *address = i < q->n ? (q->terms[i].kind == STORE_SEARCH_INBOX ? q->terms[i].value : NULL)
-		                               : paging_inbox;
+		const char *address =
+		        i < q->n ? (q->terms[i].kind == STORE_SEARCH_INBOX ? q->terms[i].value : NULL) : paging_inbox;
 		if (address == NULL)
 			continue;
 		int64_t unread;
@@ -320,8 +321,9 @@ static int store_sqlite_search_plan(struct store *st, const struct store_search_
 	store_sqlite_search_driver(p);
 	if (p->driver == STORE_SQLITE_SEARCH_INBOX) {
 		int64_t id;
-		if (store_sqlite_search_inbox(st, p->driver_term < (int)q->n ? q->terms[p->driver_term].value : paging_inbox,
-		                              &id, &p->inbox_messages, &p->inbox_unread, err, errlen) < 0)
+		if (store_sqlite_search_inbox(
+		            st, p->driver_term < (int)q->n ? q->terms[p->driver_term].value : paging_inbox, &id,
+		            &p->inbox_messages, &p->inbox_unread, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -433,17 +435,19 @@ static void store_sqlite_search_conditions(struct store_sqlite_search_sql *s, st
 	}
 	/* Dates: only ids between the certain and the ruled-out bounds need their received_at read. */
 	if (p->has_after && p->safe_lo > p->lo) {
-		store_sqlite_search_cond_int(s, p,
-		                             direct ? "(m.id >= ? OR m.received_at >= ?)"
-		                                    : "(%K >= ? OR (SELECT d.received_at FROM messages d WHERE d.id = %K) >= ?)",
-		                             p->safe_lo);
+		store_sqlite_search_cond_int(
+		        s, p,
+		        direct ? "(m.id >= ? OR m.received_at >= ?)"
+		               : "(%K >= ? OR (SELECT d.received_at FROM messages d WHERE d.id = %K) >= ?)",
+		        p->safe_lo);
 		store_sqlite_search_param(s, p->after_ms);
 	}
 	if (p->has_before && p->safe_hi < p->hi) {
-		store_sqlite_search_cond_int(s, p,
-		                             direct ? "(m.id < ? OR m.received_at < ?)"
-		                                    : "(%K < ? OR (SELECT d.received_at FROM messages d WHERE d.id = %K) < ?)",
-		                             p->safe_hi);
+		store_sqlite_search_cond_int(
+		        s, p,
+		        direct ? "(m.id < ? OR m.received_at < ?)"
+		               : "(%K < ? OR (SELECT d.received_at FROM messages d WHERE d.id = %K) < ?)",
+		        p->safe_hi);
 		store_sqlite_search_param(s, p->before_ms);
 	}
 	if (p->match_probe)
@@ -587,7 +591,8 @@ static int store_sqlite_search_total(struct store *st, struct store_sqlite_searc
 	           (p->driver == STORE_SQLITE_SEARCH_ALL || p->driver == STORE_SQLITE_SEARCH_READ)) {
 		ret = store_sqlite_search_lookup(st, STORE_RSTMT_COUNTER, "messages", &messages, &found, err, errlen);
 		if (ret == 0)
-			ret = store_sqlite_search_lookup(st, STORE_RSTMT_COUNTER, "unread", &unread, &found, err, errlen);
+			ret = store_sqlite_search_lookup(st, STORE_RSTMT_COUNTER, "unread", &unread, &found, err,
+			                                 errlen);
 		if (p->driver == STORE_SQLITE_SEARCH_READ)
 			*total = p->only_unread ? 0 : messages - unread;
 		else
@@ -596,7 +601,8 @@ static int store_sqlite_search_total(struct store *st, struct store_sqlite_searc
 		/* Everything but the matches: the messages counter less the index's count (one row per message). */
 		struct store_sqlite_search_sql c = {0};
 		buf_init(&c.sql);
-		store_sqlite_search_text(&c, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?", p->exclude);
+		store_sqlite_search_text(&c, "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?",
+		                         p->exclude);
 		ret = store_sqlite_search_lookup(st, STORE_RSTMT_COUNTER, "messages", &messages, &found, err, errlen);
 		if (ret == 0)
 			ret = store_sqlite_search_count(st, &c, &excluded, err, errlen);

@@ -440,7 +440,8 @@ static int store_sqlite_write_job(struct store *st, struct store_job *job, char 
 {
 	switch (job->kind) {
 	case STORE_JOB_MESSAGE:
-		return store_sqlite_write_message_row(st, job, err) == 0 && store_sqlite_write_rcpts(st, job->m, err) == 0
+		return store_sqlite_write_message_row(st, job, err) == 0 &&
+		                       store_sqlite_write_rcpts(st, job->m, err) == 0
 		               ? 0
 		               : -1;
 	case STORE_JOB_SESSION:
@@ -796,8 +797,9 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 		return -1;
 	}
 	int messages = 0, sessions = 0;
-	if ((message_cut >= 0 && store_sqlite_write_delete(st, store_sqlite_write_prefix_deletes,
-	                                                   STORE_SQLITE_WRITE_NDELETES, message_cut, &messages, NULL) < 0) ||
+	if ((message_cut >= 0 &&
+	     store_sqlite_write_delete(st, store_sqlite_write_prefix_deletes, STORE_SQLITE_WRITE_NDELETES, message_cut,
+	                               &messages, NULL) < 0) ||
 	    (session_cut >= 0 &&
 	     store_sqlite_write_delete(st, session_deletes, sizeof session_deletes / sizeof session_deletes[0],
 	                               session_cut, &sessions, NULL) < 0)) {

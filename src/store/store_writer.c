@@ -255,12 +255,25 @@ struct store_writer_work {
 	struct store_job_list bulk; /* bulk deletes started, oldest first */
 	int retention_behind;       /* the last retention step was a full one: more is waiting */
 	int index_behind;           /* messages may be waiting for the indexer */
+	int64_t last_batch_ms;      /* monotonic time of the last batch committed */
 };
+
+/*
+ * Indexing is real work (parsing every message): while mail is arriving the
+ * writer's spare moments are not spare CPU, they are the event loop's and the
+ * clients'. So the indexer waits until no batch has come for
+ * STORE_INDEX_IDLE_MS; under constant load only the once-a-tick step runs
+ * and the index catches up as soon as the load stops.
+ */
+static int store_writer_index_idle(const struct store_writer_work *w)
+{
+	return timeutil_monotonic_ms() - w->last_batch_ms >= STORE_INDEX_IDLE_MS;
+}
 
 static int store_writer_work_wanted(struct store *st, const struct store_writer_work *w)
 {
 	return w->bulk.head != NULL || w->retention_behind ||
-	       (w->index_behind && !atomic_load(&st->index_paused));
+	       (w->index_behind && !atomic_load(&st->index_paused) && store_writer_index_idle(w));
 }
 
 /* Ends the oldest bulk delete (status 0, or -1 with job->err) and hands it to its callback. */
@@ -400,7 +413,7 @@ static void store_writer_background(struct store *st, struct store_writer_work *
 		store_writer_bulk_step(st, w);
 	} else if (w->retention_behind && !tick) {
 		w->retention_behind = store_sqlite_retention_step(st, timeutil_now_ms(), 0) == STORE_RETENTION_STEP;
-	} else if (w->index_behind && !tick && !store_writer_queue_busy(st)) {
+	} else if (w->index_behind && !tick && !store_writer_queue_busy(st) && store_writer_index_idle(w)) {
 		store_writer_index_step(st, w, 1);
 	}
 	if (tick) {
@@ -426,8 +439,11 @@ static void *store_writer_main(void *arg)
 	for (;;) {
 		int64_t until;
 		int due;
-		while (!(due = store_writer_due(st, next_tick, settle, &until)) && !store_writer_work_wanted(st, &w))
+		while (!(due = store_writer_due(st, next_tick, settle, &until)) && !store_writer_work_wanted(st, &w)) {
+			if (w.index_behind && w.last_batch_ms + STORE_INDEX_IDLE_MS < until)
+				until = w.last_batch_ms + STORE_INDEX_IDLE_MS; /* wake when the indexer may run */
 			store_writer_wait(st, until);
+		}
 		st->writer_asleep = 0;
 		if (st->pending.head == NULL && st->stopping)
 			break;
@@ -441,6 +457,7 @@ static void *store_writer_main(void *arg)
 		} else if (n > 0) {
 			if (store_writer_commit(st, batch, n) > 0)
 				w.index_behind = 1;
+			w.last_batch_ms = timeutil_monotonic_ms();
 			settle = timeutil_monotonic_ms() + STORE_SESSION_LINGER_MS;
 		}
 		if (!stopping)
