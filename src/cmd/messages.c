@@ -14,7 +14,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmd/api_client.h"
+#include "cmd/cli.h"
 #include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/units.h"
@@ -149,37 +149,6 @@ static void cmd_messages_usage(FILE *f)
 	        CMD_MESSAGES_MAX_LIMIT, API_CLIENT_ENV_BASE, API_CLIENT_DEFAULT_BASE, API_CLIENT_ENV_TOKEN);
 }
 
-static int cmd_messages_fail(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Prints "PROG: ..." and returns -1. */
-static int cmd_messages_fail(const char *prog, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return -1;
-}
-
-/* getopt's complaint in our words (opterr is off). */
-static int cmd_messages_bad_option(int c, char **argv)
-{
-	const char *prog = "mailscope messages";
-	const char *arg = argv[optind - 1];
-	if (c == ':')
-		return cmd_messages_fail(prog, "%s needs a value (see 'mailscope messages --help')", arg);
-	if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2) != 0)
-		return cmd_messages_fail(prog, "unknown option '-%c' (see 'mailscope messages --help')", optopt);
-	size_t n = strcspn(arg, "=");
-	for (const struct option *o = cmd_messages_longopts; o->name; o++)
-		if (arg[n] == '=' && o->has_arg == no_argument && strlen(o->name) == n - 2 &&
-		    strncmp(arg + 2, o->name, n - 2) == 0)
-			return cmd_messages_fail(prog, "--%s takes no value", o->name);
-	return cmd_messages_fail(prog, "unknown option '%.*s' (see 'mailscope messages --help')", (int)n, arg);
-}
-
 /* Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org) or TERM is dumb. */
 static int cmd_messages_want_color(void)
 {
@@ -201,26 +170,25 @@ static int cmd_messages_check(struct cmd_messages_options *o, char **pos, int np
 	unsigned extra = o->given & ~(s->options | CMD_MESSAGES_COMMON);
 	for (const struct option *opt = cmd_messages_longopts; opt->name; opt++)
 		if (extra & CMD_MESSAGES_BIT(opt->val))
-			return cmd_messages_fail(prog, "--%s does not apply here (see 'mailscope messages --help')",
-			                         opt->name);
+			return cli_fail(prog, "--%s does not apply here (see 'mailscope messages --help')", opt->name);
 	int want = s->nargs < 0 ? (npos > 1 ? 1 : npos) : s->nargs;
 	if (npos > want)
-		return cmd_messages_fail(prog, "unexpected argument '%s'", pos[want]);
+		return cli_fail(prog, "unexpected argument '%s'", pos[want]);
 	if (npos < want)
-		return cmd_messages_fail(prog, "which message? Give its id, or 'latest'");
+		return cli_fail(prog, "which message? Give its id, or 'latest'");
 	if (npos == 1) {
 		if (*pos[0] == '\0')
-			return cmd_messages_fail(prog, "the message id is empty");
+			return cli_fail(prog, "the message id is empty");
 		o->id = pos[0];
 	}
 	if (s->sub == CMD_MESSAGES_DELETE) {
 		int ways = (o->id != NULL) + (o->inbox != NULL) + o->all;
 		if (ways != 1)
-			return cmd_messages_fail(prog, "%s",
-			                         ways ? "give only one of ID, --inbox ADDR and --all"
-			                              : "what to delete? Give an ID, --inbox ADDR or --all");
+			return cli_fail(prog, "%s",
+			                ways ? "give only one of ID, --inbox ADDR and --all"
+			                     : "what to delete? Give an ID, --inbox ADDR or --all");
 		if (o->yes && !o->all)
-			return cmd_messages_fail(prog, "--yes goes with --all");
+			return cli_fail(prog, "--yes goes with --all");
 	}
 	return 0;
 }
@@ -253,14 +221,14 @@ static int cmd_messages_parse(int argc, char **argv, struct cmd_messages_options
 			break;
 		case CMD_MESSAGES_OPT_INBOX:
 			if (*optarg == '\0')
-				return cmd_messages_fail(prog, "--inbox: the value is empty");
+				return cli_fail(prog, "--inbox: the value is empty");
 			o->inbox = optarg;
 			break;
 		case CMD_MESSAGES_OPT_LIMIT:
 			if (units_parse_count(optarg, &o->limit, err, sizeof err) < 0)
-				return cmd_messages_fail(prog, "--limit: %s", err);
+				return cli_fail(prog, "--limit: %s", err);
 			if (o->limit < 1 || o->limit > CMD_MESSAGES_MAX_LIMIT)
-				return cmd_messages_fail(prog, "--limit: must be from 1 to %d", CMD_MESSAGES_MAX_LIMIT);
+				return cli_fail(prog, "--limit: must be from 1 to %d", CMD_MESSAGES_MAX_LIMIT);
 			break;
 		case CMD_MESSAGES_OPT_ALL:
 			o->all = 1;
@@ -273,7 +241,7 @@ static int cmd_messages_parse(int argc, char **argv, struct cmd_messages_options
 			help = 1;
 			break;
 		default:
-			return cmd_messages_bad_option(c, argv);
+			return cli_bad_option(prog, cmd_messages_longopts, c, argv);
 		}
 	}
 	if (help) {
@@ -281,7 +249,7 @@ static int cmd_messages_parse(int argc, char **argv, struct cmd_messages_options
 		return 1;
 	}
 	if (optind >= argc) {
-		cmd_messages_fail(prog, "which subcommand? list, show, raw or delete\n");
+		cli_fail(prog, "which subcommand? list, show, raw or delete\n");
 		cmd_messages_usage(stderr);
 		return -1;
 	}
@@ -289,7 +257,7 @@ static int cmd_messages_parse(int argc, char **argv, struct cmd_messages_options
 		if (strcmp(argv[optind], cmd_messages_subcommands[i].name) == 0)
 			o->sub = &cmd_messages_subcommands[i];
 	if (o->sub == NULL)
-		return cmd_messages_fail(prog, "unknown subcommand '%s': list, show, raw or delete", argv[optind]);
+		return cli_fail(prog, "unknown subcommand '%s': list, show, raw or delete", argv[optind]);
 	o->color = cmd_messages_want_color();
 	return cmd_messages_check(o, argv + optind + 1, argc - optind - 1);
 }
@@ -418,12 +386,6 @@ static size_t cmd_messages_width(const char *s)
 	return cols;
 }
 
-static const char *cmd_messages_str(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* "2026-11-28T04:26:32.123Z" as local time "2026-11-28 05:26:32"; as given when it does not parse. */
 static void cmd_messages_time(const char *rfc3339, char *out, size_t outlen)
 {
@@ -458,8 +420,8 @@ static void cmd_messages_size(json_t *v, char *out, size_t outlen)
 /* "Name <address>", "address" or "". */
 static void cmd_messages_addr(struct buf *b, json_t *a, size_t max)
 {
-	const char *name = cmd_messages_str(a, "name");
-	const char *addr = cmd_messages_str(a, "address");
+	const char *name = cli_json_str(a, "name");
+	const char *addr = cli_json_str(a, "address");
 	struct buf t;
 	buf_init(&t);
 	if (name && *name && addr)
@@ -560,29 +522,29 @@ static int cmd_messages_call(struct cmd_messages_ctx *x, const char *method, con
 	char err[1024];
 	enum api_result res = api_client_request(x->client, method, path, timeout_ms, sink, resp, err, sizeof err);
 	if (res != API_OK) {
-		cmd_messages_fail(x->prog, "%s", err);
+		cli_fail(x->prog, "%s", err);
 		return CMD_MESSAGES_FAILED;
 	}
 	if (resp->status >= 200 && resp->status < 300) {
 		if (sink == NULL && !json_is_object(resp->json)) {
-			cmd_messages_fail(x->prog, "the answer from %s is not JSON (is --api a mailscope serve?)",
-			                  api_client_base(x->client));
+			cli_fail(x->prog, "the answer from %s is not JSON (is --api a mailscope serve?)",
+			         api_client_base(x->client));
 			return CMD_MESSAGES_FAILED;
 		}
 		return 0;
 	}
 	if (resp->status == 404 && json_is_object(resp->json) && x->o->id) {
 		char reason[512];
-		cmd_messages_fail(x->prog, "%s", api_response_reason(resp, reason, sizeof reason));
+		cli_fail(x->prog, "%s", api_response_reason(resp, reason, sizeof reason));
 		return CMD_MESSAGES_NOT_FOUND;
 	}
 	if (resp->status == 400) {
 		char reason[512];
-		cmd_messages_fail(x->prog, "%s", api_response_reason(resp, reason, sizeof reason));
+		cli_fail(x->prog, "%s", api_response_reason(resp, reason, sizeof reason));
 		return CMD_MESSAGES_FAILED;
 	}
 	api_client_describe_error(x->client, method, path, resp, err, sizeof err);
-	cmd_messages_fail(x->prog, "%s", err);
+	cli_fail(x->prog, "%s", err);
 	return CMD_MESSAGES_FAILED;
 }
 
@@ -615,9 +577,9 @@ static void cmd_messages_list_row(struct cmd_messages_table *t, json_t *m)
 	struct buf b;
 
 	buf_init(&b);
-	cmd_messages_safe(&b, cmd_messages_str(m, "id"), SIZE_MAX, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "id"), SIZE_MAX, 0);
 	row[0] = cmd_messages_take(&b);
-	cmd_messages_time(cmd_messages_str(m, "received_at"), text, sizeof text);
+	cmd_messages_time(cli_json_str(m, "received_at"), text, sizeof text);
 	row[1] = xstrdup(text);
 	cmd_messages_size(json_object_get(m, "size"), text, sizeof text);
 	row[2] = xstrdup(text);
@@ -626,7 +588,7 @@ static void cmd_messages_list_row(struct cmd_messages_table *t, json_t *m)
 	if (json_is_object(from))
 		cmd_messages_addr(&b, from, CMD_MESSAGES_FROM_WIDTH);
 	else
-		cmd_messages_safe(&b, cmd_messages_str(m, "mail_from"), CMD_MESSAGES_FROM_WIDTH, 0);
+		cmd_messages_safe(&b, cli_json_str(m, "mail_from"), CMD_MESSAGES_FROM_WIDTH, 0);
 	row[3] = cmd_messages_take(&b);
 
 	json_t *inboxes = json_object_get(m, "inboxes");
@@ -640,7 +602,7 @@ static void cmd_messages_list_row(struct cmd_messages_table *t, json_t *m)
 	buf_free(&t1);
 	row[4] = cmd_messages_take(&b);
 
-	cmd_messages_safe(&b, cmd_messages_str(m, "subject"), CMD_MESSAGES_SUBJECT_WIDTH, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "subject"), CMD_MESSAGES_SUBJECT_WIDTH, 0);
 	row[5] = cmd_messages_take(&b);
 	cmd_messages_table_add(t, row);
 }
@@ -716,11 +678,11 @@ static void cmd_messages_show_attachments(const struct cmd_messages_options *o, 
 		struct buf b;
 		char size[32];
 		buf_init(&b);
-		const char *name = cmd_messages_str(a, "filename");
+		const char *name = cli_json_str(a, "filename");
 		cmd_messages_safe(&b, name ? name : "(no name)", 60, 0);
 		cmd_messages_size(json_object_get(a, "size"), size, sizeof size);
 		buf_append_str(&b, " (");
-		cmd_messages_safe(&b, cmd_messages_str(a, "content_type"), 60, 0);
+		cmd_messages_safe(&b, cli_json_str(a, "content_type"), 60, 0);
 		buf_printf(&b, ", %s%s)", size, json_is_true(json_object_get(a, "inline")) ? ", inline" : "");
 		cmd_messages_field(o, i == 0 ? "Attachments" : "", buf_cstr(&b));
 		buf_free(&b);
@@ -741,10 +703,10 @@ static void cmd_messages_show_links(const struct cmd_messages_options *o, json_t
 			buf_free(&b);
 			break;
 		}
-		const char *kind = cmd_messages_str(l, "kind");
+		const char *kind = cli_json_str(l, "kind");
 		cmd_messages_safe(&b, kind ? kind : "?", 16, 0);
 		buf_append_str(&b, "  ");
-		cmd_messages_safe(&b, cmd_messages_str(l, "url"), SIZE_MAX, 0);
+		cmd_messages_safe(&b, cli_json_str(l, "url"), SIZE_MAX, 0);
 		cmd_messages_field(o, i == 0 ? "Links" : "", buf_cstr(&b));
 		buf_free(&b);
 	}
@@ -761,9 +723,9 @@ static void cmd_messages_show_human(const struct cmd_messages_options *o, json_t
 		buf_reset(&b);                                                                                         \
 	} while (0)
 
-	cmd_messages_safe(&b, cmd_messages_str(m, "id"), SIZE_MAX, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "id"), SIZE_MAX, 0);
 	CMD_MESSAGES_FIELD("ID");
-	cmd_messages_time(cmd_messages_str(m, "received_at"), text, sizeof text);
+	cmd_messages_time(cli_json_str(m, "received_at"), text, sizeof text);
 	cmd_messages_field(o, "Received", text);
 	if (json_is_object(json_object_get(m, "from")))
 		cmd_messages_addr(&b, json_object_get(m, "from"), SIZE_MAX);
@@ -772,11 +734,11 @@ static void cmd_messages_show_human(const struct cmd_messages_options *o, json_t
 	CMD_MESSAGES_FIELD("To");
 	cmd_messages_addr_list(&b, json_object_get(m, "cc"), SIZE_MAX);
 	CMD_MESSAGES_FIELD("Cc");
-	cmd_messages_safe(&b, cmd_messages_str(m, "subject"), SIZE_MAX, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "subject"), SIZE_MAX, 0);
 	CMD_MESSAGES_FIELD("Subject");
-	cmd_messages_safe(&b, cmd_messages_str(m, "date"), SIZE_MAX, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "date"), SIZE_MAX, 0);
 	CMD_MESSAGES_FIELD("Date");
-	cmd_messages_safe(&b, cmd_messages_str(m, "mail_from"), SIZE_MAX, 0);
+	cmd_messages_safe(&b, cli_json_str(m, "mail_from"), SIZE_MAX, 0);
 	CMD_MESSAGES_FIELD("Mail from");
 	cmd_messages_addr_list(&b, json_object_get(m, "inboxes"), SIZE_MAX);
 	CMD_MESSAGES_FIELD("Inboxes");
@@ -785,7 +747,7 @@ static void cmd_messages_show_human(const struct cmd_messages_options *o, json_t
 	cmd_messages_show_attachments(o, json_object_get(m, "attachments"));
 	json_t *best = json_array_get(json_object_get(m, "codes"), 0);
 	if (best) {
-		cmd_messages_safe(&b, cmd_messages_str(best, "value"), SIZE_MAX, 0);
+		cmd_messages_safe(&b, cli_json_str(best, "value"), SIZE_MAX, 0);
 		CMD_MESSAGES_FIELD("Code");
 	}
 	cmd_messages_show_links(o, json_object_get(m, "links"));
@@ -850,8 +812,8 @@ static int cmd_messages_confirm_all(struct cmd_messages_ctx *x)
 	if (x->o->yes)
 		return 0;
 	if (!isatty(STDIN_FILENO)) {
-		cmd_messages_fail(x->prog, "--all deletes every message at %s: add --yes (no terminal to ask on)",
-		                  api_client_base(x->client));
+		cli_fail(x->prog, "--all deletes every message at %s: add --yes (no terminal to ask on)",
+		         api_client_base(x->client));
 		return CMD_MESSAGES_FAILED;
 	}
 	struct api_response resp;
@@ -875,7 +837,7 @@ static int cmd_messages_confirm_all(struct cmd_messages_ctx *x)
 	line[strcspn(line, "\r\n")] = '\0';
 	if (strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0)
 		return 0;
-	cmd_messages_fail(x->prog, "nothing deleted");
+	cli_fail(x->prog, "nothing deleted");
 	return CMD_MESSAGES_NOT_FOUND;
 }
 
@@ -910,7 +872,7 @@ static int cmd_messages_delete(struct cmd_messages_ctx *x)
 		else if (n < 0)
 			printf("deleted\n");
 		else if (o->id && n == 0) {
-			cmd_messages_fail(x->prog, "no message %s", o->id);
+			cli_fail(x->prog, "no message %s", o->id);
 			rc = CMD_MESSAGES_NOT_FOUND;
 		} else
 			printf("deleted %lld message%s%s%s\n", n, n == 1 ? "" : "s", o->inbox ? " from " : "",
@@ -933,7 +895,7 @@ int cmd_messages(int argc, char **argv)
 	struct cmd_messages_ctx x = {.o = &o, .prog = prog};
 	x.client = api_client_new(o.api, o.token, err, sizeof err);
 	if (x.client == NULL) {
-		cmd_messages_fail(prog, "%s", err);
+		cli_fail(prog, "%s", err);
 		return CMD_MESSAGES_FAILED;
 	}
 	switch (o.sub->sub) {
@@ -952,7 +914,7 @@ int cmd_messages(int argc, char **argv)
 	}
 	api_client_free(x.client);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		cmd_messages_fail(prog, "cannot write the output: %s", strerror(errno));
+		cli_fail(prog, "cannot write the output: %s", strerror(errno));
 		return CMD_MESSAGES_FAILED;
 	}
 	return rc;

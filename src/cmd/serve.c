@@ -64,6 +64,7 @@ struct serve_options {
 	struct smtp_auth_policy auth;
 	const char *api_token;
 	const char *cors_origin;
+	const char *web_dir;
 };
 
 struct serve_ctx {
@@ -133,6 +134,7 @@ static void serve_usage(FILE *f)
 	           "  --api-token TOKEN         every API request needs \"Authorization: Bearer TOKEN\" (also\n"
 	           "                            MAILSCOPE_API_TOKEN); required when --http is not loopback\n"
 	           "  --cors-origin ORIGIN      an extra origin allowed to subscribe to /api/v1/events\n"
+	           "  --web-dir DIR             serve the web UI from DIR instead of the built-in copy (UI work)\n"
 	           "  --transcript-max SIZE     transcript kept per session (default 64k; message data is never kept\n"
 	           "                            in transcripts, only its size)\n");
 }
@@ -173,6 +175,7 @@ enum {
 	OPT_TRANSCRIPT_MAX,
 	OPT_API_TOKEN,
 	OPT_CORS_ORIGIN,
+	OPT_WEB_DIR,
 	OPT_HELP,
 };
 
@@ -212,6 +215,7 @@ static const struct option serve_longopts[] = {
         {"transcript-max", required_argument, NULL, OPT_TRANSCRIPT_MAX},
         {"api-token", required_argument, NULL, OPT_API_TOKEN},
         {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
+        {"web-dir", required_argument, NULL, OPT_WEB_DIR},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -454,6 +458,9 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 			if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
 				return serve_fail(name, "expected an origin like https://ci.example.com");
 			o->cors_origin = optarg;
+			break;
+		case OPT_WEB_DIR:
+			o->web_dir = optarg;
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -844,7 +851,10 @@ int cmd_serve(int argc, char **argv)
 	}
 	char http_bound[64] = "";
 	if (!o.http_off) {
-		struct http_options hopt = {.token = o.api_token, .cors_origin = o.cors_origin, .metrics = ctx.metrics};
+		struct http_options hopt = {.token = o.api_token,
+		                            .cors_origin = o.cors_origin,
+		                            .metrics = ctx.metrics,
+		                            .web_dir = o.web_dir};
 		ctx.http = http_server_new(ctx.base, ctx.store, &hopt);
 		if (http_server_listen(ctx.http, &o.http, http_bound, sizeof http_bound, err, sizeof err) < 0) {
 			fprintf(stderr, "mailscope serve: %s\n", err);
@@ -866,8 +876,10 @@ int cmd_serve(int argc, char **argv)
 	printf("  %-12s %s%s\n", "auth",
 	       o.auth.users ? "checked against --users" : "any credentials accepted (--auth any)",
 	       o.auth.required ? ", required on submission ports" : "");
-	if (!o.http_off)
-		printf("  %-12s http://%s/api/v1/messages\n", "http", http_bound);
+	if (!o.http_off) {
+		printf("  %-12s http://%s/\n", "web UI", http_bound);
+		printf("  %-12s http://%s/api/v1/ (OpenAPI: /api/v1/openapi.json)\n", "API", http_bound);
+	}
 	printf("  %-12s %s (durability %s)\n", "data", o.data_dir,
 	       o.store.durability == STORE_DURABILITY_FULL ? "full" : "normal");
 	fflush(stdout);

@@ -15,17 +15,20 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/api_client.h"
+#include "cmd/cli.h"
 #include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/units.h"
 #include "core/xmalloc.h"
+
+/* How failures begin: "mailscope wait: ..." */
+#define CMD_WAIT_PROG "mailscope wait"
 
 #define CMD_WAIT_FOUND     0
 #define CMD_WAIT_NOT_FOUND 1
@@ -128,44 +131,12 @@ static const struct option cmd_wait_longopts[] = {
         {NULL, 0, NULL, 0},
 };
 
-static int cmd_wait_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Prints "mailscope wait: ..." and returns -1. */
-static int cmd_wait_fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("mailscope wait: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return -1;
-}
-
-/*
- * getopt's complaint in our words: which option, and what is wrong with it.
- * opterr is off, so this is the only message the user sees.
- */
-static int cmd_wait_bad_option(int c, char **argv)
-{
-	const char *arg = argv[optind - 1];
-	if (c == ':')
-		return cmd_wait_fail("%s needs a value (see 'mailscope wait --help')", arg);
-	if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2) != 0)
-		return cmd_wait_fail("unknown option '-%c' (see 'mailscope wait --help')", optopt);
-	size_t n = strcspn(arg, "=");
-	for (const struct option *o = cmd_wait_longopts; o->name; o++)
-		if (arg[n] == '=' && o->has_arg == no_argument && strlen(o->name) == n - 2 &&
-		    strncmp(arg + 2, o->name, n - 2) == 0)
-			return cmd_wait_fail("--%s takes no value", o->name);
-	return cmd_wait_fail("unknown option '%.*s' (see 'mailscope wait --help')", (int)n, arg);
-}
-
 static int cmd_wait_set_output(struct cmd_wait_options *o, enum cmd_wait_output out, const char *opt)
 {
 	if (o->output_opt && strcmp(o->output_opt, opt) != 0)
-		return cmd_wait_fail("%s and %s cannot be combined: choose one of --otp, --link KIND and --json",
-		                     o->output_opt, opt);
+		return cli_fail(CMD_WAIT_PROG,
+		                "%s and %s cannot be combined: choose one of --otp, --link KIND and --json",
+		                o->output_opt, opt);
 	o->output = out;
 	o->output_opt = opt;
 	return 0;
@@ -174,7 +145,7 @@ static int cmd_wait_set_output(struct cmd_wait_options *o, enum cmd_wait_output 
 static int cmd_wait_nonempty(const char *opt, const char *arg)
 {
 	if (*arg == '\0')
-		return cmd_wait_fail("%s: the value is empty", opt);
+		return cli_fail(CMD_WAIT_PROG, "%s: the value is empty", opt);
 	return 0;
 }
 
@@ -212,9 +183,9 @@ static int cmd_wait_parse(int argc, char **argv, struct cmd_wait_options *o)
 			break;
 		case CMD_WAIT_OPT_COUNT:
 			if (units_parse_count(optarg, &o->count, err, sizeof err) < 0)
-				return cmd_wait_fail("--count: %s", err);
+				return cli_fail(CMD_WAIT_PROG, "--count: %s", err);
 			if (o->count < 1 || o->count > CMD_WAIT_MAX_COUNT)
-				return cmd_wait_fail("--count: must be from 1 to %d", CMD_WAIT_MAX_COUNT);
+				return cli_fail(CMD_WAIT_PROG, "--count: must be from 1 to %d", CMD_WAIT_MAX_COUNT);
 			o->count_given = 1;
 			break;
 		case CMD_WAIT_OPT_SINCE:
@@ -224,9 +195,9 @@ static int cmd_wait_parse(int argc, char **argv, struct cmd_wait_options *o)
 			break;
 		case CMD_WAIT_OPT_TIMEOUT:
 			if (units_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
-				return cmd_wait_fail("--timeout: %s", err);
+				return cli_fail(CMD_WAIT_PROG, "--timeout: %s", err);
 			if (ms > (int64_t)CMD_WAIT_MAX_TIMEOUT_S * 1000)
-				return cmd_wait_fail("--timeout: at most %ds (24h)", CMD_WAIT_MAX_TIMEOUT_S);
+				return cli_fail(CMD_WAIT_PROG, "--timeout: at most %ds (24h)", CMD_WAIT_MAX_TIMEOUT_S);
 			/* The API counts whole seconds; a fraction rounds up so we never give up early. */
 			o->timeout_s = (ms + 999) / 1000;
 			break;
@@ -242,9 +213,10 @@ static int cmd_wait_parse(int argc, char **argv, struct cmd_wait_options *o)
 				if (strcmp(optarg, cmd_wait_link_kinds[i]) == 0)
 					o->link_kind = cmd_wait_link_kinds[i];
 			if (o->link_kind == NULL)
-				return cmd_wait_fail("--link: '%s' is not a link kind (reset, verify, login, "
-				                     "unsubscribe or other)",
-				                     optarg);
+				return cli_fail(CMD_WAIT_PROG,
+				                "--link: '%s' is not a link kind (reset, verify, login, "
+				                "unsubscribe or other)",
+				                optarg);
 			break;
 		}
 		case CMD_WAIT_OPT_JSON:
@@ -262,13 +234,13 @@ static int cmd_wait_parse(int argc, char **argv, struct cmd_wait_options *o)
 			cmd_wait_usage(stdout);
 			return 1;
 		default:
-			return cmd_wait_bad_option(c, argv);
+			return cli_bad_option(CMD_WAIT_PROG, cmd_wait_longopts, c, argv);
 		}
 	}
 	if (optind < argc)
-		return cmd_wait_fail("unexpected argument '%s' (see 'mailscope wait --help')", argv[optind]);
+		return cli_fail(CMD_WAIT_PROG, "unexpected argument '%s' (see 'mailscope wait --help')", argv[optind]);
 	if (o->inbox == NULL)
-		return cmd_wait_fail("--inbox ADDR is required: the address the mail is sent to");
+		return cli_fail(CMD_WAIT_PROG, "--inbox ADDR is required: the address the mail is sent to");
 	return 0;
 }
 
@@ -332,12 +304,12 @@ static int cmd_wait_request_failed(struct api_client *c, enum api_result res, co
                                    const struct api_response *resp, const char *err)
 {
 	if (res != API_OK) {
-		cmd_wait_fail("%s", err);
+		cli_fail(CMD_WAIT_PROG, "%s", err);
 		return res == API_ERR_TIMEOUT ? CMD_WAIT_NOT_FOUND : CMD_WAIT_FAILED;
 	}
 	char line[1024];
 	api_client_describe_error(c, method, path, resp, line, sizeof line);
-	cmd_wait_fail("%s", line);
+	cli_fail(CMD_WAIT_PROG, "%s", line);
 	return CMD_WAIT_FAILED;
 }
 
@@ -355,24 +327,18 @@ static int cmd_wait_fetch(struct api_client *c, const char *id, struct api_respo
 	if (res != API_OK || resp->status != 200)
 		rc = cmd_wait_request_failed(c, res, "GET", p, resp, err);
 	else if (!json_is_object(resp->json)) {
-		cmd_wait_fail("message %s: the answer from %s is not a JSON object", id, api_client_base(c));
+		cli_fail(CMD_WAIT_PROG, "message %s: the answer from %s is not a JSON object", id, api_client_base(c));
 		rc = CMD_WAIT_FAILED;
 	}
 	buf_free(&path);
 	return rc;
 }
 
-static const char *cmd_wait_str(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* "message 01ABC (\"Your code\")" for messages on standard error. */
 static void cmd_wait_name(json_t *msg, const char *id, struct buf *b)
 {
 	buf_printf(b, "message %s (\"", id);
-	cmd_wait_clean(cmd_wait_str(msg, "subject"), CMD_WAIT_QUOTE_MAX, b);
+	cmd_wait_clean(cli_json_str(msg, "subject"), CMD_WAIT_QUOTE_MAX, b);
 	buf_append_str(b, "\")");
 	buf_cstr(b);
 }
@@ -381,18 +347,18 @@ static int cmd_wait_print_otp(json_t *msg, const char *id)
 {
 	json_t *codes = json_object_get(msg, "codes");
 	if (!json_is_array(codes)) {
-		cmd_wait_fail("the server does not report one-time codes (an older mailscope serve?)");
+		cli_fail(CMD_WAIT_PROG, "the server does not report one-time codes (an older mailscope serve?)");
 		return CMD_WAIT_FAILED;
 	}
 	json_t *best = json_array_get(codes, 0);
-	const char *value = cmd_wait_str(best, "value");
+	const char *value = cli_json_str(best, "value");
 	if (value == NULL || *value == '\0')
-		value = cmd_wait_str(best, "code");
+		value = cli_json_str(best, "code");
 	if (value == NULL || *value == '\0') {
 		struct buf name;
 		buf_init(&name);
 		cmd_wait_name(msg, id, &name);
-		cmd_wait_fail("%s has no one-time code", (char *)name.data);
+		cli_fail(CMD_WAIT_PROG, "%s has no one-time code", (char *)name.data);
 		buf_free(&name);
 		return CMD_WAIT_NOT_FOUND;
 	}
@@ -404,7 +370,7 @@ static int cmd_wait_print_link(json_t *msg, const char *id, const char *kind)
 {
 	json_t *links = json_object_get(msg, "links");
 	if (!json_is_array(links)) {
-		cmd_wait_fail("the server does not report links (an older mailscope serve?)");
+		cli_fail(CMD_WAIT_PROG, "the server does not report links (an older mailscope serve?)");
 		return CMD_WAIT_FAILED;
 	}
 	size_t i;
@@ -412,8 +378,8 @@ static int cmd_wait_print_link(json_t *msg, const char *id, const char *kind)
 	size_t per_kind[CMD_WAIT_NKINDS] = {0};
 	json_array_foreach(links, i, l)
 	{
-		const char *k = cmd_wait_str(l, "kind");
-		const char *url = cmd_wait_str(l, "url");
+		const char *k = cli_json_str(l, "kind");
+		const char *url = cli_json_str(l, "url");
 		if (k && url && strcmp(k, kind) == 0) {
 			printf("%s\n", url);
 			return CMD_WAIT_FOUND;
@@ -439,7 +405,7 @@ static int cmd_wait_print_link(json_t *msg, const char *id, const char *kind)
 		}
 		buf_append_str(&why, ")");
 	}
-	cmd_wait_fail("%s", buf_cstr(&why));
+	cli_fail(CMD_WAIT_PROG, "%s", buf_cstr(&why));
 	buf_free(&why);
 	return CMD_WAIT_NOT_FOUND;
 }
@@ -457,7 +423,7 @@ static int cmd_wait_print_json(struct api_client *c, json_t *const *found, size_
 		buf_append_str(&out, "[");
 	for (size_t i = 0; i < n; i++) {
 		struct api_response resp;
-		int rc = cmd_wait_fetch(c, cmd_wait_str(found[i], "id"), &resp);
+		int rc = cmd_wait_fetch(c, cli_json_str(found[i], "id"), &resp);
 		if (rc != 0) {
 			api_response_free(&resp);
 			buf_free(&out);
@@ -480,7 +446,7 @@ static int cmd_wait_print_json(struct api_client *c, json_t *const *found, size_
 
 static int cmd_wait_cmp_id(const void *a, const void *b)
 {
-	const char *x = cmd_wait_str(*(json_t *const *)a, "id"), *y = cmd_wait_str(*(json_t *const *)b, "id");
+	const char *x = cli_json_str(*(json_t *const *)a, "id"), *y = cli_json_str(*(json_t *const *)b, "id");
 	return strcmp(x, y);
 }
 
@@ -499,8 +465,8 @@ static int cmd_wait_print(struct api_client *c, const struct cmd_wait_options *o
 		for (size_t i = 0; i < n; i++) {
 			struct buf subject;
 			buf_init(&subject);
-			cmd_wait_clean(cmd_wait_str(v[i], "subject"), SIZE_MAX, &subject);
-			printf("%s\t%s\n", cmd_wait_str(v[i], "id"), (char *)subject.data);
+			cmd_wait_clean(cli_json_str(v[i], "subject"), SIZE_MAX, &subject);
+			printf("%s\t%s\n", cli_json_str(v[i], "id"), (char *)subject.data);
 			buf_free(&subject);
 		}
 	} else if (o->output == CMD_WAIT_OUT_JSON && o->count > 1) {
@@ -509,7 +475,7 @@ static int cmd_wait_print(struct api_client *c, const struct cmd_wait_options *o
 		rc = cmd_wait_print_json(c, v + n - 1, 1, 0); /* one object, whatever the server sent */
 	} else {
 		/* --otp and --link read the newest message found: the one whose arrival ended the wait. */
-		const char *id = cmd_wait_str(v[n - 1], "id");
+		const char *id = cli_json_str(v[n - 1], "id");
 		struct api_response resp;
 		rc = cmd_wait_fetch(c, id, &resp);
 		if (rc == 0)
@@ -534,34 +500,36 @@ static int cmd_wait_answer(struct api_client *c, const struct cmd_wait_options *
 		json_t *found = json_object_get(resp->json, "messages");
 		int ok = json_is_array(found) && json_array_size(found) > 0;
 		for (size_t i = 0; ok && i < json_array_size(found); i++)
-			ok = cmd_wait_str(json_array_get(found, i), "id") != NULL;
+			ok = cli_json_str(json_array_get(found, i), "id") != NULL;
 		if (ok) {
 			rc = cmd_wait_print(c, o, found);
 		} else {
-			cmd_wait_fail("unexpected answer from %s: a 200 without messages (is --api a mailscope serve?)",
-			              api_client_base(c));
+			cli_fail(CMD_WAIT_PROG,
+			         "unexpected answer from %s: a 200 without messages (is --api a mailscope serve?)",
+			         api_client_base(c));
 			rc = CMD_WAIT_FAILED;
 		}
 	} else if (resp->status == 408) {
 		json_t *got = json_object_get(resp->json, "count");
 		if (o->count == 1)
-			cmd_wait_fail("no message %s within %llds", buf_cstr(&what), (long long)o->timeout_s);
+			cli_fail(CMD_WAIT_PROG, "no message %s within %llds", buf_cstr(&what), (long long)o->timeout_s);
 		else if (json_is_integer(got))
-			cmd_wait_fail("only %lld of %llu messages %s within %llds", (long long)json_integer_value(got),
-			              (unsigned long long)o->count, buf_cstr(&what), (long long)o->timeout_s);
+			cli_fail(CMD_WAIT_PROG, "only %lld of %llu messages %s within %llds",
+			         (long long)json_integer_value(got), (unsigned long long)o->count, buf_cstr(&what),
+			         (long long)o->timeout_s);
 		else
-			cmd_wait_fail("fewer than %llu messages %s within %llds", (unsigned long long)o->count,
-			              buf_cstr(&what), (long long)o->timeout_s);
+			cli_fail(CMD_WAIT_PROG, "fewer than %llu messages %s within %llds",
+			         (unsigned long long)o->count, buf_cstr(&what), (long long)o->timeout_s);
 		rc = CMD_WAIT_NOT_FOUND;
 	} else if (resp->status == 400) {
-		cmd_wait_fail("%s", api_response_reason(resp, reason, sizeof reason));
+		cli_fail(CMD_WAIT_PROG, "%s", api_response_reason(resp, reason, sizeof reason));
 		rc = CMD_WAIT_FAILED;
 	} else if (resp->status == 404 && !json_is_object(resp->json)) {
-		cmd_wait_fail("%s has no /api/v1/wait (is --api a mailscope serve?)", api_client_base(c));
+		cli_fail(CMD_WAIT_PROG, "%s has no /api/v1/wait (is --api a mailscope serve?)", api_client_base(c));
 		rc = CMD_WAIT_FAILED;
 	} else if (resp->status == 404) {
-		cmd_wait_fail("%s has no /api/v1/wait (an older mailscope serve?): %s", api_client_base(c),
-		              api_response_reason(resp, reason, sizeof reason));
+		cli_fail(CMD_WAIT_PROG, "%s has no /api/v1/wait (an older mailscope serve?): %s", api_client_base(c),
+		         api_response_reason(resp, reason, sizeof reason));
 		rc = CMD_WAIT_FAILED;
 	} else {
 		rc = cmd_wait_request_failed(c, API_OK, "GET", path, resp, NULL);
@@ -579,7 +547,7 @@ int cmd_wait(int argc, char **argv)
 	char err[1024];
 	struct api_client *c = api_client_new(o.api, o.token, err, sizeof err);
 	if (c == NULL) {
-		cmd_wait_fail("%s", err);
+		cli_fail(CMD_WAIT_PROG, "%s", err);
 		return CMD_WAIT_FAILED;
 	}
 	struct buf path;
@@ -596,7 +564,7 @@ int cmd_wait(int argc, char **argv)
 	buf_free(&path);
 	api_client_free(c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
-		cmd_wait_fail("cannot write the output: %s", strerror(errno));
+		cli_fail(CMD_WAIT_PROG, "cannot write the output: %s", strerror(errno));
 		return CMD_WAIT_FAILED;
 	}
 	return rc;

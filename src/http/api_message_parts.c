@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <openssl/evp.h>
 
 #include "core/id.h"
 #include "core/xmalloc.h"
@@ -144,6 +147,8 @@ static void api_loaded_extract(struct api_loaded *l)
 	msg_codes_extract(l->in.summary.subject, l->in.text, l->html_text, &l->codes);
 	l->have_extract = 1;
 }
+
+static const char *api_safe_content_type(const char *ct);
 
 /* The id in parts[0], the message loaded; NULL after replying. */
 static struct api_loaded *api_parts_load(struct http_request *r, const char *const *allowed)
@@ -312,9 +317,66 @@ void api_messages_raw(struct http_request *r)
 	evbuffer_free(out);
 }
 
+/*
+ * cid=data: inline images referenced as "cid:ID" become data: URLs, so a
+ * sandboxed preview (no network, no same-origin requests) shows them.
+ * At most API_CID_INLINE_MAX bytes are inlined per message.
+ */
+#define API_CID_INLINE_MAX (5 * 1024 * 1024)
+
+static char *api_html_inline_cids(struct api_loaded *l)
+{
+	const char *html = l->in.html;
+	struct evbuffer *out = evbuffer_new();
+	size_t budget = API_CID_INLINE_MAX;
+	const char *p = html;
+	for (;;) {
+		const char *hit = strcasestr(p, "cid:");
+		if (hit == NULL)
+			break;
+		evbuffer_add(out, p, (size_t)(hit - p));
+		const char *id = hit + 4, *end = id;
+		while (*end && !strchr("\"' )>\t\r\n", *end))
+			end++;
+		int done = 0;
+		for (size_t i = 0; i < l->in.nattachments && !done; i++) {
+			const struct msg_attachment *t = &l->in.attachments[i];
+			if (t->content_id == NULL || strlen(t->content_id) != (size_t)(end - id) ||
+			    strncasecmp(t->content_id, id, (size_t)(end - id)) != 0 || t->size > budget ||
+			    strncmp(api_safe_content_type(t->content_type), "image/", 6) != 0)
+				continue;
+			uint8_t *data;
+			size_t dlen;
+			if (msg_attachment_content(l->raw, l->len, t->index, &data, &dlen) < 0)
+				continue;
+			char *b64 = xmalloc(4 * ((dlen + 2) / 3) + 1);
+			EVP_EncodeBlock((unsigned char *)b64, data, (int)dlen);
+			evbuffer_add_printf(out, "data:%s;base64,%s", api_safe_content_type(t->content_type), b64);
+			free(b64);
+			free(data);
+			budget -= t->size;
+			done = 1;
+		}
+		if (!done)
+			evbuffer_add(out, hit, (size_t)(end - hit));
+		p = end;
+	}
+	evbuffer_add(out, p, strlen(p));
+	evbuffer_add(out, "", 1);
+	char *text = xstrdup((const char *)evbuffer_pullup(out, -1));
+	evbuffer_free(out);
+	return text;
+}
+
 void api_messages_html(struct http_request *r)
 {
-	static const char *const allowed[] = {NULL};
+	static const char *const allowed[] = {"remote_images", "cid", NULL};
+	const char *remote = evhttp_find_header(&r->query, "remote_images");
+	const char *cid = evhttp_find_header(&r->query, "cid");
+	if ((remote && strcmp(remote, "1") != 0 && strcmp(remote, "0") != 0) || (cid && strcmp(cid, "data") != 0)) {
+		http_reply_error(r, 400, "remote_images may be 0 or 1, cid may be 'data'");
+		return;
+	}
 	struct api_loaded *l = api_parts_load(r, allowed);
 	if (l == NULL)
 		return;
@@ -323,11 +385,22 @@ void api_messages_html(struct http_request *r)
 	} else {
 		/*
 		 * The HTML is the sender's: never let it run. "sandbox" gives it a unique
-		 * origin and no scripts, forms or popups; nothing loads from the network.
+		 * origin and no scripts, forms or popups; nothing loads from the network
+		 * unless the viewer asked for remote images (remote_images=1).
 		 */
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Security-Policy",
-		                  "sandbox; default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'");
-		api_send_text(r, "text/html; charset=utf-8", l->in.html);
+		int allow_remote = remote && strcmp(remote, "1") == 0;
+		evhttp_add_header(
+		        evhttp_request_get_output_headers(r->req), "Content-Security-Policy",
+		        allow_remote ? "sandbox; default-src 'none'; img-src data: cid: https: http:; "
+		                       "style-src 'unsafe-inline'"
+		                     : "sandbox; default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'");
+		if (cid) {
+			char *html = api_html_inline_cids(l);
+			api_send_text(r, "text/html; charset=utf-8", html);
+			free(html);
+		} else {
+			api_send_text(r, "text/html; charset=utf-8", l->in.html);
+		}
 	}
 	api_loaded_release(l);
 }

@@ -29,7 +29,7 @@ struct http_sse_client;
 struct api_loaded;
 
 #define HTTP_MAX_PATH_PARTS 8
-#define API_CACHE_SLOTS 32
+#define API_CACHE_SLOTS     32
 
 struct http_server {
 	struct event_base *base;
@@ -66,8 +66,7 @@ void http_add_common_headers(struct evhttp_request *req, const char *content_typ
 /* Rejects query parameters not in allowed (a NULL-terminated list) with 400. Returns -1 after replying. */
 int http_query_check(struct http_request *r, const char *const *allowed);
 /* A query parameter as a whole number in [min, max] (def when absent). -1 after replying 400. */
-int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint64_t max, uint64_t def,
-                    uint64_t *out);
+int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint64_t max, uint64_t def, uint64_t *out);
 /* A message id in the path: a 13-character id or "latest". Returns 0, or -1 after replying 400/404. */
 int http_path_message_id(struct http_request *r, const char *text, uint64_t *id);
 /* An event that fires when the client closes a connection whose request we hold (NULL if none). */
@@ -101,6 +100,8 @@ const char *api_loaded_body_text(const struct api_loaded *l);
 void api_cache_clear(struct http_server *h);
 
 void api_health(struct http_request *r);
+void api_ui_index(struct http_request *r);
+void api_ui_asset(struct http_request *r);
 void api_metrics(struct http_request *r);
 void api_openapi(struct http_request *r);
 void api_messages_list(struct http_request *r);

@@ -46,6 +46,8 @@ struct http_route {
 };
 
 static const struct http_route http_routes[] = {
+        {HTTP_GET, "/", api_ui_index},
+        {HTTP_GET, "/ui/*", api_ui_asset},
         {HTTP_GET, "/healthz", api_health},
         {HTTP_GET, "/metrics", api_metrics},
         {HTTP_GET, "/api/v1/openapi.json", api_openapi},
@@ -83,33 +85,54 @@ void http_add_common_headers(struct evhttp_request *req, const char *content_typ
 static const char *http_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Payload Too Large";
-	case 422: return "Unprocessable Content";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 422:
+		return "Unprocessable Content";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
 static const char *http_error_name(int status)
 {
 	switch (status) {
-	case 400: return "bad_request";
-	case 401: return "unauthorized";
-	case 403: return "forbidden";
-	case 404: return "not_found";
-	case 405: return "method_not_allowed";
-	case 408: return "timeout";
-	case 422: return "unprocessable";
-	case 503: return "unavailable";
-	default: return status >= 500 ? "internal_error" : "error";
+	case 400:
+		return "bad_request";
+	case 401:
+		return "unauthorized";
+	case 403:
+		return "forbidden";
+	case 404:
+		return "not_found";
+	case 405:
+		return "method_not_allowed";
+	case 408:
+		return "timeout";
+	case 422:
+		return "unprocessable";
+	case 503:
+		return "unavailable";
+	default:
+		return status >= 500 ? "internal_error" : "error";
 	}
 }
 
@@ -152,7 +175,7 @@ int http_query_check(struct http_request *r, const char *const *allowed)
 	struct evkeyval *kv;
 	TAILQ_FOREACH(kv, &r->query, next)
 	{
-		int ok = 0;
+		int ok = strcmp(kv->key, "access_token") == 0; /* checked by the router */
 		for (const char *const *a = allowed; *a; a++)
 			if (strcmp(kv->key, *a) == 0)
 				ok = 1;
@@ -166,8 +189,7 @@ int http_query_check(struct http_request *r, const char *const *allowed)
 	return 0;
 }
 
-int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint64_t max, uint64_t def,
-                    uint64_t *out)
+int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint64_t max, uint64_t def, uint64_t *out)
 {
 	const char *v = evhttp_find_header(&r->query, name);
 	if (v == NULL) {
@@ -305,8 +327,10 @@ static int http_token_ok(struct http_server *h, struct http_request *r)
 	const char *given = NULL;
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
 		given = auth + 7;
-	else if (strcmp(evhttp_uri_get_path(evhttp_request_get_evhttp_uri(r->req)), "/api/v1/events") == 0)
-		given = evhttp_find_header(&r->query, "access_token"); /* EventSource cannot set headers */
+	else if (evhttp_request_get_command(r->req) == EVHTTP_REQ_GET)
+		/* What a browser loads by URL (the event stream, the preview frame, a download) cannot carry headers.
+		 */
+		given = evhttp_find_header(&r->query, "access_token");
 	if (given == NULL)
 		return 0;
 	size_t n = strlen(h->token);
@@ -381,13 +405,17 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 		http_reply_error(&r, 400, "malformed query string");
 		goto done;
 	}
-	if (!http_token_ok(h, &r)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"mailscope\"");
+	int ui = nsegs == 0 || strcmp(segs[0], "ui") == 0;
+	if (!ui && !http_token_ok(h, &r)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"mailscope\"");
 		http_reply_error(&r, 401, "this API needs a token: send \"Authorization: Bearer TOKEN\" (--api-token)");
 		goto done;
 	}
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
-	unsigned want = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD ? HTTP_GET : m == EVHTTP_REQ_DELETE ? HTTP_DELETE : 0;
+	unsigned want = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD ? HTTP_GET
+	                : m == EVHTTP_REQ_DELETE                    ? HTTP_DELETE
+	                                                            : 0;
 	unsigned allowed = 0;
 	for (size_t i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++) {
 		if (!http_route_match(http_routes[i].pattern, segs, nsegs, &r))
@@ -405,7 +433,8 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	if (allowed) {
 		char allow[64];
 		snprintf(allow, sizeof allow, "%s%s%s", allowed & HTTP_GET ? "GET, HEAD" : "",
-		         (allowed & HTTP_GET) && (allowed & HTTP_DELETE) ? ", " : "", allowed & HTTP_DELETE ? "DELETE" : "");
+		         (allowed & HTTP_GET) && (allowed & HTTP_DELETE) ? ", " : "",
+		         allowed & HTTP_DELETE ? "DELETE" : "");
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
 		http_reply_error(&r, 405, "method not allowed here; use %s", allow);
 		goto done;

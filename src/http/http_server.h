@@ -25,6 +25,7 @@ struct http_options {
 	const char *token;       /* every request must carry "Authorization: Bearer TOKEN"; NULL = none */
 	const char *cors_origin; /* an extra origin allowed for events and CORS, or NULL */
 	struct metrics *metrics; /* rendered at /metrics (owned by the caller), or NULL */
+	const char *web_dir;     /* serve the UI from this folder instead of the built-in copy, or NULL */
 };
 
 struct http_server *http_server_new(struct event_base *base, struct store *st, const struct http_options *opt);

@@ -47,9 +47,9 @@
  * GMime 3.2.13 defects: adjacent padded base64 encoded words decode cut
  * short (GMime issue #133), in header values as msg_summary.c found and
  * also in parameters (an Outlook filename split over several B words), so
- * such values are rewritten as Q words before GMime decodes them; the
- * address parser's leak is avoided by leaving addresses to
- * msg_summary_parse().
+ * such values are rewritten as Q words before GMime decodes them
+ * (msg_rfc2047.h); the address parser's leak is avoided by leaving
+ * addresses to msg_summary_parse().
  *
  * Header values: raw keeps the bytes after the colon (leading blanks and
  * the final line ending dropped, folding kept), with NUL as U+FFFD and
@@ -73,6 +73,7 @@
 #include "core/buf.h"
 #include "core/utf8.h"
 #include "core/xmalloc.h"
+#include "msg/msg_rfc2047.h"
 
 /* As msg_summary.c: the header block is cut here whatever the input. */
 #define MSG_INSPECT_HEADER_BLOCK_MAX (1024 * 1024)
@@ -88,11 +89,7 @@ static const char msg_inspect_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 /* An xmalloc'ed valid UTF-8 copy of s[0..n), or NULL for NULL. */
 static char *msg_inspect_utf8n(const char *s, size_t n)
 {
-	if (s == NULL)
-		return NULL;
-	if (utf8_valid(s, n))
-		return xstrndup(s, n);
-	return utf8_sanitize(s, n);
+	return s != NULL ? utf8_copy_valid(s, n) : NULL;
 }
 
 static char *msg_inspect_utf8(const char *s)
@@ -126,134 +123,10 @@ static char *msg_inspect_lower(const char *s)
 	return copy;
 }
 
-/* ------------------------------------------------- RFC 2047 B words (#133) */
-
-/*
- * GMime 3.2.13 merges adjacent encoded words of one charset and then stops
- * decoding base64 at the first padding, so "=?UTF-8?B?w6k=?=
- * =?UTF-8?B?LnBkZg==?=" comes out as "é" instead of "é.pdf". Each run of
- * adjacent B words of one charset is decoded here (padding ends a quantum,
- * as it should) and written back as one Q word of the same bytes, which
- * GMime decodes correctly.
- */
-struct msg_inspect_bword {
-	const char *charset;
-	size_t charset_len;
-	const char *payload;
-	size_t payload_len;
-	size_t len; /* of the whole word */
-};
-
-static int msg_inspect_b64(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Recognises "=?charset?B?payload?=" at p, payload of base64 characters and '=' only. */
-static int msg_inspect_bword_at(const char *p, struct msg_inspect_bword *w)
-{
-	if (p[0] != '=' || p[1] != '?')
-		return 0;
-	const char *cs = p + 2;
-	size_t n = 0;
-	while (cs[n] > ' ' && cs[n] < 127 && cs[n] != '?')
-		n++;
-	if (n == 0 || cs[n] != '?' || (cs[n + 1] != 'B' && cs[n + 1] != 'b') || cs[n + 2] != '?')
-		return 0;
-	const char *pl = cs + n + 3;
-	size_t m = 0;
-	while (msg_inspect_b64(pl[m]) >= 0 || pl[m] == '=')
-		m++;
-	if (pl[m] != '?' || pl[m + 1] != '=')
-		return 0;
-	w->charset = cs;
-	w->charset_len = n;
-	w->payload = pl;
-	w->payload_len = m;
-	w->len = (size_t)(pl + m + 2 - p);
-	return 1;
-}
-
-/* A copy of value with every run of B words rewritten as a Q word, or NULL when it has no B word. */
-static char *msg_inspect_unpad_bwords(const char *value)
-{
-	const char *q = value;
-	while ((q = strchr(q, '?')) != NULL && !((q[1] == 'B' || q[1] == 'b') && q[2] == '?'))
-		q++;
-	if (q == NULL)
-		return NULL;
-
-	struct buf out, bytes;
-	buf_init(&out);
-	buf_init(&bytes);
-	const char *p = value;
-	while (*p != '\0') {
-		struct msg_inspect_bword w;
-		if (!msg_inspect_bword_at(p, &w)) {
-			buf_append_byte(&out, (uint8_t)*p++);
-			continue;
-		}
-		const char *charset = w.charset;
-		size_t charset_len = w.charset_len;
-		unsigned acc = 0, nbits = 0;
-		buf_reset(&bytes);
-		for (;;) {
-			for (size_t i = 0; i < w.payload_len; i++) {
-				int v = msg_inspect_b64(w.payload[i]);
-				if (v < 0) { /* padding: the quantum is complete */
-					acc = nbits = 0;
-					continue;
-				}
-				acc = (acc << 6 | (unsigned)v) & 0xFFF;
-				nbits += 6;
-				if (nbits >= 8) {
-					nbits -= 8;
-					buf_append_byte(&bytes, (uint8_t)(acc >> nbits));
-				}
-			}
-			p += w.len;
-			const char *next = p;
-			while (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n')
-				next++;
-			struct msg_inspect_bword nw;
-			if (!msg_inspect_bword_at(next, &nw) || nw.charset_len != charset_len ||
-			    g_ascii_strncasecmp(nw.charset, charset, charset_len) != 0)
-				break;
-			w = nw;
-			p = next;
-		}
-		if (bytes.len > 0) {
-			buf_append_str(&out, "=?");
-			buf_append(&out, charset, charset_len);
-			buf_append_str(&out, "?Q?");
-			for (size_t i = 0; i < bytes.len; i++) {
-				if (g_ascii_isalnum(bytes.data[i]))
-					buf_append_byte(&out, bytes.data[i]);
-				else
-					buf_printf(&out, "=%02X", bytes.data[i]);
-			}
-			buf_append_str(&out, "?=");
-		}
-	}
-	buf_free(&bytes);
-	buf_cstr(&out);
-	return (char *)buf_steal(&out, NULL);
-}
-
 /* RFC 2047 decoding of unstructured text (GMime, with the #133 work-around); valid UTF-8. */
 static char *msg_inspect_decode_text(const char *value)
 {
-	char *fixed = msg_inspect_unpad_bwords(value);
+	char *fixed = msg_rfc2047_b_runs_to_q(value);
 	char *decoded = msg_inspect_from_glib(g_mime_utils_header_decode_text(NULL, fixed ? fixed : value));
 	free(fixed);
 	return decoded;
@@ -705,7 +578,7 @@ static char *msg_inspect_filename(GMimeObject *obj)
 	        list ? g_mime_header_list_get_header(list, from_disposition ? "Content-Disposition" : "Content-Type")
 	             : NULL;
 	const char *raw = h ? g_mime_header_get_raw_value(h) : NULL;
-	char *fixed = raw ? msg_inspect_unpad_bwords(raw) : NULL;
+	char *fixed = raw ? msg_rfc2047_b_runs_to_q(raw) : NULL;
 	if (fixed == NULL)
 		return msg_inspect_utf8(fn);
 	char *result = NULL;

@@ -13,8 +13,8 @@
  * fallback charsets for raw 8-bit bytes (UTF-8, then ISO-8859-1), the date
  * parser and the msg-id parser. Two defects of GMime 3.2.13 (Debian 12)
  * are worked around before it sees a value, each explained where it is
- * done: padded base64 encoded words in a row, and a leak on an
- * unterminated comment in an address.
+ * done: padded base64 encoded words in a row (msg_rfc2047.h), and a leak
+ * on an unterminated comment in an address.
  *
  * Promises: never fails and never reads past len; every string in the
  * result is valid UTF-8 (whatever GMime returns is checked again, and
@@ -33,6 +33,7 @@
 
 #include "core/buf.h"
 #include "core/xmalloc.h"
+#include "msg/msg_rfc2047.h"
 
 /*
  * A header block longer than this (a message with no blank line, or a
@@ -141,142 +142,10 @@ static char *msg_summary_trim(char *s)
 	return s;
 }
 
-/*
- * GMime 3.2.13 (Debian 12) merges adjacent encoded words of one charset
- * before decoding them, and its base64 decoder stops at the padding of
- * the first: "=?UTF-8?B?SGVsbG8=?= =?UTF-8?B?IHdvcmxk?=" decodes as
- * "Hello" (GMime issue #133, fixed upstream later). Thunderbird, Python
- * and others pad every word, so subjects and names came out cut short.
- * The work-around: before GMime sees a value, each B word is rewritten as
- * the Q word of the same bytes, which GMime merges and decodes correctly
- * (including a multi-byte character split across two words). A base64
- * stream split mid-quantum across words without padding is carried over
- * to the next word of the same charset, as the merged decoding would.
- */
-struct msg_summary_bword {
-	const char *charset;
-	size_t charset_len;
-	const char *payload;
-	size_t payload_len;
-	size_t len; /* of the whole word */
-};
-
-static int msg_summary_b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Recognises "=?charset?B?payload?=" at p, payload of base64 characters and padding only. */
-static int msg_summary_bword_at(const char *p, struct msg_summary_bword *w)
-{
-	if (p[0] != '=' || p[1] != '?')
-		return 0;
-	const char *cs = p + 2;
-	size_t n = 0;
-	while (cs[n] > ' ' && cs[n] < 127 && cs[n] != '?')
-		n++;
-	if (n == 0 || cs[n] != '?' || (cs[n + 1] != 'B' && cs[n + 1] != 'b') || cs[n + 2] != '?')
-		return 0;
-	const char *pl = cs + n + 3;
-	size_t m = 0;
-	while (msg_summary_b64_value(pl[m]) >= 0 || pl[m] == '=')
-		m++;
-	if (pl[m] != '?' || pl[m + 1] != '=')
-		return 0;
-	*w = (struct msg_summary_bword){cs, n, pl, m, (size_t)(pl + m + 2 - p)};
-	return 1;
-}
-
-static void msg_summary_append_q(struct buf *out, const struct msg_summary_bword *w, const uint8_t *bytes, size_t n)
-{
-	if (n == 0)
-		return;
-	buf_append_str(out, "=?");
-	buf_append(out, w->charset, w->charset_len);
-	buf_append_str(out, "?Q?");
-	for (size_t i = 0; i < n; i++) {
-		if (g_ascii_isalnum(bytes[i]))
-			buf_append_byte(out, bytes[i]);
-		else
-			buf_printf(out, "=%02X", bytes[i]);
-	}
-	buf_append_str(out, "?=");
-}
-
-/* A copy of value with every B word rewritten as a Q word, or NULL when it has none. */
-static char *msg_summary_b_to_q(const char *value)
-{
-	const char *p = value;
-	while ((p = strchr(p, '?')) != NULL && !((p[1] == 'B' || p[1] == 'b') && p[2] == '?'))
-		p++;
-	if (p == NULL)
-		return NULL;
-
-	struct buf out;
-	buf_init(&out);
-	int carry[4], ncarry = 0; /* base64 characters left over from the previous word */
-	p = value;
-	while (*p != '\0') {
-		struct msg_summary_bword w;
-		if (!msg_summary_bword_at(p, &w)) {
-			buf_append_byte(&out, (uint8_t)*p++);
-			continue;
-		}
-		uint8_t *bytes = xmalloc(w.payload_len / 4 * 3 + 6);
-		size_t nbytes = 0;
-		int quad[4], nq = 0, padded = 0;
-		for (int i = 0; i < ncarry; i++)
-			quad[nq++] = carry[i];
-		ncarry = 0;
-		for (size_t i = 0; i < w.payload_len; i++) {
-			int v = msg_summary_b64_value(w.payload[i]);
-			if (v < 0) {
-				padded = 1;
-				continue;
-			}
-			quad[nq++] = v;
-			if (nq == 4) {
-				bytes[nbytes++] = (uint8_t)(quad[0] << 2 | quad[1] >> 4);
-				bytes[nbytes++] = (uint8_t)((quad[1] & 15) << 4 | quad[2] >> 2);
-				bytes[nbytes++] = (uint8_t)((quad[2] & 3) << 6 | quad[3]);
-				nq = 0;
-			}
-		}
-		const char *next = p + w.len;
-		while (*next == ' ' || *next == '\t' || *next == '\r' || *next == '\n')
-			next++;
-		struct msg_summary_bword nw;
-		if (nq > 0 && !padded && msg_summary_bword_at(next, &nw) && nw.charset_len == w.charset_len &&
-		    g_ascii_strncasecmp(nw.charset, w.charset, w.charset_len) == 0) {
-			memcpy(carry, quad, (size_t)nq * sizeof quad[0]);
-			ncarry = nq;
-		} else if (nq >= 2) {
-			bytes[nbytes++] = (uint8_t)(quad[0] << 2 | quad[1] >> 4);
-			if (nq == 3)
-				bytes[nbytes++] = (uint8_t)((quad[1] & 15) << 4 | quad[2] >> 2);
-		}
-		msg_summary_append_q(&out, &w, bytes, nbytes);
-		free(bytes);
-		p += w.len;
-	}
-	buf_cstr(&out);
-	return (char *)buf_steal(&out, NULL);
-}
-
-/* g_mime_utils_header_decode_text() with the B-word work-around; returns an xmalloc'ed UTF-8 string. */
+/* g_mime_utils_header_decode_text() with the B-word work-around (msg_rfc2047.h); returns an xmalloc'ed UTF-8 string. */
 static char *msg_summary_decode_text(const char *value)
 {
-	char *fixed = msg_summary_b_to_q(value);
+	char *fixed = msg_rfc2047_b_words_to_q(value);
 	char *decoded = msg_summary_from_glib(g_mime_utils_header_decode_text(NULL, fixed ? fixed : value));
 	free(fixed);
 	return decoded;
@@ -405,7 +274,7 @@ static char *msg_summary_close_open(const char *value)
 static void msg_summary_parse_addresses(struct msg_summary_addrs *list, const char *value)
 {
 	char *closed = msg_summary_close_open(value);
-	char *fixed = msg_summary_b_to_q(closed ? closed : value);
+	char *fixed = msg_rfc2047_b_words_to_q(closed ? closed : value);
 	InternetAddressList *ial = internet_address_list_parse(NULL, fixed ? fixed : closed ? closed : value);
 	if (ial != NULL && internet_address_list_length(ial) > 0) {
 		msg_summary_add_list(list, ial, 0);

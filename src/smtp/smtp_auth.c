@@ -36,6 +36,7 @@
  * one of the SMTP_AUTH_STEP_* values below.
  */
 #include "smtp/smtp_auth.h"
+#include "core/base64.h"
 
 #include "core/utf8.h"
 
@@ -114,22 +115,6 @@ const char *smtp_auth_mech_name(enum smtp_auth_mech m)
 
 /* ---- base64 ---- */
 
-/* The 6-bit value of a symbol of the standard alphabet, or -1. */
-static int smtp_auth_b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /*
  * Checks that in is canonical base64 and returns its decoded length (pad
  * receives the number of '=') or -1. EVP_DecodeBlock alone would skip
@@ -147,12 +132,12 @@ static long smtp_auth_b64_check(const char *in, size_t len, size_t *pad)
 	if (p[len - 1] == '=')
 		n = p[len - 2] == '=' ? 2 : 1;
 	for (size_t i = 0; i < len - n; i++)
-		if (smtp_auth_b64_value(p[i]) < 0)
+		if (base64_value((unsigned char)p[i]) < 0)
 			return -1;
 	/* The bits the padding leaves over must be zero (RFC 4648 3.5). */
-	if (n == 1 && (smtp_auth_b64_value(p[len - 2]) & 0x03) != 0)
+	if (n == 1 && (base64_value((unsigned char)p[len - 2]) & 0x03) != 0)
 		return -1;
-	if (n == 2 && (smtp_auth_b64_value(p[len - 3]) & 0x0F) != 0)
+	if (n == 2 && (base64_value((unsigned char)p[len - 3]) & 0x0F) != 0)
 		return -1;
 	*pad = n;
 	return (long)(len / 4 * 3 - n);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "core/addr.h"
+#include "core/buf.h"
 #include "core/id.h"
 #include "core/units.h"
 #include "core/utf8.h"
@@ -162,13 +163,116 @@ static void test_utf8(void **state)
 	free(s);
 }
 
+static void test_utf8_decode(void **state)
+{
+	uint32_t cp;
+	assert_int_equal(utf8_decode((const unsigned char *)"A", 1, &cp), 1);
+	assert_int_equal(cp, 'A');
+	assert_int_equal(utf8_decode((const unsigned char *)"\xc3\xbc", 2, &cp), 2);
+	assert_int_equal(cp, 0xFC);
+	assert_int_equal(utf8_decode((const unsigned char *)"\xe9\xaa\x8c", 3, &cp), 3);
+	assert_int_equal(cp, 0x9A8C);
+	assert_int_equal(utf8_decode((const unsigned char *)"\xf0\x9f\x98\x80", 4, &cp), 4);
+	assert_int_equal(cp, 0x1F600);
+	/* what does not start a valid sequence is U+FFFD, one byte long, so a loop always moves on */
+	static const char *const bad[] = {"\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff", "\xe9\xaa"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cp = 0;
+		assert_int_equal(utf8_decode((const unsigned char *)bad[i], strlen(bad[i]), &cp), 1);
+		assert_int_equal(cp, 0xFFFD);
+	}
+	/* a sequence cut by avail is invalid too */
+	assert_int_equal(utf8_decode((const unsigned char *)"\xc3\xbc", 1, &cp), 1);
+	assert_int_equal(cp, 0xFFFD);
+	assert_int_equal(utf8_decode((const unsigned char *)"", 0, &cp), 0);
+	assert_int_equal(cp, 0xFFFD);
+}
+
+/* Every scalar value survives utf8_append then utf8_decode, in the shortest form. */
+static void test_utf8_append_round_trip(void **state)
+{
+	struct buf b;
+	buf_init(&b);
+	for (uint32_t c = 0; c <= 0x10FFFF; c++) {
+		if (c >= 0xD800 && c <= 0xDFFF)
+			continue;
+		buf_reset(&b);
+		utf8_append(&b, c);
+		size_t want = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+		assert_int_equal(b.len, want);
+		assert_true(utf8_valid((const char *)b.data, b.len));
+		uint32_t back;
+		assert_int_equal(utf8_decode(b.data, b.len, &back), want);
+		assert_int_equal(back, c);
+	}
+	buf_free(&b);
+}
+
+static void test_utf8_class(void **state)
+{
+	static const struct {
+		uint32_t cp;
+		enum utf8_cc cc;
+	} cases[] = {
+	        {' ', UTF8_CC_SPACE},        {'\n', UTF8_CC_SPACE},       {0x7F, UTF8_CC_SPACE},
+	        {0x85, UTF8_CC_SPACE},       {0xA0, UTF8_CC_SPACE},       {0x2009, UTF8_CC_SPACE},
+	        {0x3000, UTF8_CC_SPACE},     {0xAD, UTF8_CC_INVISIBLE},   {0x200B, UTF8_CC_INVISIBLE},
+	        {0xFEFF, UTF8_CC_INVISIBLE}, {0xFE0F, UTF8_CC_INVISIBLE}, {0xE0041, UTF8_CC_INVISIBLE},
+	        {'-', UTF8_CC_PUNCT},        {0xA9, UTF8_CC_PUNCT},       {0xD7, UTF8_CC_PUNCT},
+	        {0x20AC, UTF8_CC_PUNCT},     {0x3002, UTF8_CC_PUNCT},     {0xFF01, UTF8_CC_PUNCT},
+	        {0xFFE5, UTF8_CC_PUNCT},     {0x1F600, UTF8_CC_PUNCT},    {0xFFFD, UTF8_CC_PUNCT},
+	        {'7', UTF8_CC_DIGIT},        {0xFF17, UTF8_CC_DIGIT},     {'q', UTF8_CC_LETTER},
+	        {0xE9, UTF8_CC_LETTER},      {0x3A9, UTF8_CC_LETTER},     {0x416, UTF8_CC_LETTER},
+	        {0xFF41, UTF8_CC_LETTER},    {0x9A8C, UTF8_CC_IDEO},      {0x30B3, UTF8_CC_IDEO},
+	        {0xD55C, UTF8_CC_IDEO},      {0x0E01, UTF8_CC_IDEO},      {0xFF76, UTF8_CC_IDEO},
+	        {0x20000, UTF8_CC_IDEO},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (utf8_class(cases[i].cp) != cases[i].cc)
+			fail_msg("U+%04X: class %d, want %d", (unsigned)cases[i].cp, utf8_class(cases[i].cp),
+			         cases[i].cc);
+	}
+}
+
+static void test_utf8_lower(void **state)
+{
+	static const uint32_t cases[][2] = {
+	        {'A', 'a'},     {'z', 'z'},     {'@', '@'},       {0xC9, 0xE9},     {0xD7, 0xD7},
+	        {0xDE, 0xFE},   {0xDF, 0xDF},   {0x100, 0x101},   {0x101, 0x101},   {0x139, 0x13A},
+	        {0x13A, 0x13A}, {0x178, 0xFF},  {0x17D, 0x17E},   {0x391, 0x3B1},   {0x3A2, 0x3A2},
+	        {0x3A9, 0x3C9}, {0x401, 0x451}, {0x410, 0x430},   {0x42F, 0x44F},   {0xFF21, 'a'},
+	        {0xFF3A, 'z'},  {0xFF41, 'a'},  {0xFF10, 0xFF10}, {0x9A8C, 0x9A8C}, {0x1F600, 0x1F600},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		if (utf8_lower(cases[i][0]) != cases[i][1])
+			fail_msg("U+%04X: lower U+%04X, want U+%04X", (unsigned)cases[i][0],
+			         (unsigned)utf8_lower(cases[i][0]), (unsigned)cases[i][1]);
+	}
+}
+
+static void test_utf8_copy_valid(void **state)
+{
+	char *s = utf8_copy_valid("gr\xc3\xbc\xc3\x9f!", 6);
+	assert_string_equal(s, "gr\xc3\xbc\xc3\x9f");
+	free(s);
+	s = utf8_copy_valid("a\xc3", 2);
+	assert_string_equal(s, "a\xef\xbf\xbd");
+	free(s);
+	s = utf8_copy_valid("", 0);
+	assert_string_equal(s, "");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_id_monotonic),  cmocka_unit_test(test_id_format_sorts),
-	        cmocka_unit_test(test_id_parse),      cmocka_unit_test(test_durations),
-	        cmocka_unit_test(test_sizes),         cmocka_unit_test(test_hostport),
-	        cmocka_unit_test(test_listener_spec), cmocka_unit_test(test_utf8),
+	        cmocka_unit_test(test_id_monotonic),    cmocka_unit_test(test_id_format_sorts),
+	        cmocka_unit_test(test_id_parse),        cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_sizes),           cmocka_unit_test(test_hostport),
+	        cmocka_unit_test(test_listener_spec),   cmocka_unit_test(test_utf8),
+	        cmocka_unit_test(test_utf8_decode),     cmocka_unit_test(test_utf8_append_round_trip),
+	        cmocka_unit_test(test_utf8_class),      cmocka_unit_test(test_utf8_lower),
+	        cmocka_unit_test(test_utf8_copy_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,22 @@
+# embed_dir.cmake: every file of a folder (not recursive) as one C table, so
+# the web UI ships inside the binary.
+#   cmake -DDIR=web -DOUT=out.c -P embed_dir.cmake
+file(GLOB files RELATIVE "${DIR}" "${DIR}/*")
+list(SORT files)
+set(body "/* Generated from ${DIR} by cmake/embed_dir.cmake; do not edit. */\n#include <stddef.h>\n\n")
+set(table "")
+set(i 0)
+foreach(f ${files})
+  if(IS_DIRECTORY "${DIR}/${f}" OR f MATCHES "^\\.")
+    continue()
+  endif()
+  file(READ "${DIR}/${f}" hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," array "${hex}")
+  string(APPEND body "static const unsigned char web_asset_${i}[] = {${array} 0x00};\n")
+  string(APPEND table "\t{\"${f}\", web_asset_${i}, sizeof(web_asset_${i}) - 1},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nstruct web_asset {\n\tconst char *name;\n\tconst unsigned char *data;\n\tsize_t len;\n};\n\n")
+string(APPEND body "const struct web_asset web_assets[] = {\n${table}\t{NULL, NULL, 0},\n};\n")
+file(WRITE "${OUT}.tmp" "${body}")
+file(RENAME "${OUT}.tmp" "${OUT}")
