@@ -87,13 +87,21 @@ static int api_id_desc(const void *a, const void *b)
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* Answers the waiter (200 with its matches, or 408) and frees it. */
-static void api_waiter_answer(struct http_waiter *w, int status)
+/*
+ * Answers the waiter (200 with its matches, or 408) and frees it. cur: the
+ * message just stored, already read (NULL when none): a hundred waiters on
+ * one message then cost one read, not a hundred.
+ */
+static void api_waiter_answer(struct http_waiter *w, int status, const struct store_message_info *cur)
 {
 	struct http_request r = {.srv = w->srv, .req = w->req, .store = w->srv->store};
 	qsort(w->found, w->nfound, sizeof *w->found, api_id_desc);
 	json_t *msgs = json_array();
 	for (unsigned i = 0; i < w->nfound; i++) {
+		if (cur && cur->item.id == w->found[i]) {
+			json_array_append_new(msgs, api_message_list_item(&cur->item));
+			continue;
+		}
 		struct store_message_info info;
 		char err[256];
 		if (store_get_info(w->srv->store, w->found[i], &info, err, sizeof err) == 0) {
@@ -120,7 +128,7 @@ static void api_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_waiter *w = arg;
 	api_waiter_unlink(w);
-	api_waiter_answer(w, 408);
+	api_waiter_answer(w, 408, NULL);
 }
 
 static void api_waiter_closed(struct evhttp_connection *conn, void *arg)
@@ -208,7 +216,7 @@ void api_wait_message_stored(struct http_server *h, uint64_t id)
 		api_waiter_add(w, id);
 		if (w->nfound >= w->want) {
 			api_waiter_unlink(w);
-			api_waiter_answer(w, 200);
+			api_waiter_answer(w, 200, &info);
 		}
 	}
 	if (loaded)
@@ -322,7 +330,7 @@ void api_wait(struct http_request *r)
 			break;
 	}
 	if (w->nfound >= w->want || timeout == 0) {
-		api_waiter_answer(w, w->nfound >= w->want ? 200 : 408);
+		api_waiter_answer(w, w->nfound >= w->want ? 200 : 408, NULL);
 		return;
 	}
 	/* Park it. */

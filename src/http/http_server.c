@@ -11,6 +11,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -384,11 +386,27 @@ static int http_route_match(const char *pattern, char **segs, size_t nsegs, stru
 	return i == nsegs;
 }
 
+/*
+ * Responses leave in one piece: a JSON page larger than one segment would
+ * otherwise keep its tail back under Nagle until the client's delayed ACK
+ * (40 ms on Linux), on every keep-alive request after the first.
+ */
+static void http_nodelay(struct evhttp_request *req)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+	int one = 1;
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
 static void http_dispatch(struct evhttp_request *req, void *arg)
 {
 	struct http_server *h = arg;
 	struct http_request r = {.srv = h, .req = req, .store = h->store};
 	TAILQ_INIT(&r.query);
+	http_nodelay(req);
 	char *segs[HTTP_MAX_PATH_PARTS];
 	size_t nsegs = 0;
 

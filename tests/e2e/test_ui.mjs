@@ -125,10 +125,25 @@ let injectedId = null;
 
 try {
 	await R.step('UI loads with the strict policy', async () => {
+		const uiResponses = [];
+		const collect = (r) => {
+			const u = new URL(r.url());
+			if (u.origin === base && (u.pathname === '/' || u.pathname.startsWith('/ui/'))) uiResponses.push(r);
+		};
+		page.on('response', collect);
 		const resp = await page.goto(base + '/');
 		const csp = resp.headers()['content-security-policy'] || '';
 		R.check(csp.includes("script-src 'self'") && !csp.includes('unsafe'), 'index.html is served with the strict CSP', csp);
 		await page.waitForSelector('.list-view .empty:not([hidden])');
+		page.off('response', collect);
+		const bad = uiResponses.filter((r) => {
+			const h = r.headers();
+			const c = h['content-security-policy'] || '';
+			return !c.includes("frame-ancestors 'self'") || c.includes('unsafe-eval') || h['x-content-type-options'] !== 'nosniff' ||
+				h['referrer-policy'] !== 'no-referrer';
+		});
+		R.check(uiResponses.length >= 5 && bad.length === 0, 'every UI file carries CSP, nosniff and no-referrer',
+			uiResponses.length + ' files, bad: ' + bad.map((r) => r.url()).join(' '));
 		R.check(await page.isVisible('text=No mail yet.'), 'empty store shows "No mail yet."');
 		await page.waitForSelector('#live[data-state=live]', {timeout: 10000});
 		R.check(true, 'live updates connected (SSE)');
