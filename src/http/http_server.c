@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 
 #include "core/id.h"
+#include "core/json_text.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
@@ -235,15 +236,7 @@ int http_path_message_id(struct http_request *r, const char *text, uint64_t *id)
 
 json_t *http_json_string(const char *s)
 {
-	if (s == NULL)
-		return json_null();
-	size_t len = strlen(s);
-	if (utf8_valid(s, len))
-		return json_stringn(s, len);
-	char *fixed = utf8_sanitize(s, len);
-	json_t *j = json_string(fixed);
-	free(fixed);
-	return j;
+	return json_text(s);
 }
 
 json_t *http_json_time(int64_t ms)

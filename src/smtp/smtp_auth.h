@@ -65,6 +65,20 @@ long smtp_auth_b64_decode(const char *in, size_t len, uint8_t *out, size_t outca
 /* Returns the encoded length (NUL-terminated), or -1 when out is too small. */
 long smtp_auth_b64_encode(const uint8_t *in, size_t len, char *out, size_t outcap);
 
+/* ---- the client's side (smtp_auth_client.c) ----
+ *
+ * Each returns the encoded length (NUL-terminated in out) or -1 when out is
+ * too small or an input does not fit the mechanism (a NUL in a user name or
+ * password, a challenge that is not base64). out holds a secret afterwards:
+ * the caller wipes it (explicit_bzero) once sent, and shows "****" instead.
+ */
+/* PLAIN (RFC 4616): base64 of authzid NUL user NUL password; authzid may be NULL. */
+long smtp_auth_client_plain(const char *authzid, const char *user, const char *password, char *out, size_t outcap);
+/* LOGIN: base64 of one field (the user name, then the password). */
+long smtp_auth_client_login(const char *field, char *out, size_t outcap);
+/* CRAM-MD5 (RFC 2195): base64 of user SP hex(HMAC-MD5(password, challenge)), challenge as sent after "334 ". */
+long smtp_auth_client_cram(const char *user, const char *password, const char *challenge_b64, char *out, size_t outcap);
+
 /* ---- users file (--users FILE): "user:password" per line, '#' comments ---- */
 
 struct smtp_users;

@@ -137,3 +137,35 @@ void smtp_data_inspect(const uint8_t *p, size_t len, struct smtp_data_reader *st
 			stats->longest_line = line;
 	}
 }
+
+size_t smtp_data_stuff(const uint8_t *msg, size_t len, struct buf *out)
+{
+	size_t repaired = 0, i = 0;
+	int line_start = 1;
+
+	buf_reserve(out, len + len / 64 + 8);
+	while (i < len) {
+		if (line_start && msg[i] == '.')
+			buf_append_byte(out, '.');
+		/* Copy up to and including the next LF. */
+		const uint8_t *nl = memchr(msg + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - msg) : len;
+		buf_append(out, msg + i, end - i);
+		if (nl == NULL) {
+			i = len;
+			line_start = 0;
+			break;
+		}
+		if (end == 0 || msg[end - 1] != '\r') {
+			buf_append_byte(out, '\r');
+			repaired++;
+		}
+		buf_append_byte(out, '\n');
+		i = end + 1;
+		line_start = 1;
+	}
+	if (!line_start)
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
+	return repaired;
+}

@@ -55,4 +55,14 @@ size_t smtp_data_feed(struct smtp_data_reader *r, const uint8_t *in, size_t len,
  */
 void smtp_data_inspect(const uint8_t *p, size_t len, struct smtp_data_reader *stats);
 
+/*
+ * The other direction, for the client: msg as DATA content, appended to out.
+ * A bare LF becomes CRLF (a file written on Unix; a bare CR stays as it is),
+ * every line that starts with "." gets another one (RFC 5321 4.5.2.1), a
+ * missing CRLF after the last line is added, and the end-of-data line
+ * "." CRLF follows. smtp_data_feed() of the result gives back msg with its
+ * line ends repaired. Returns the number of bare LFs repaired.
+ */
+size_t smtp_data_stuff(const uint8_t *msg, size_t len, struct buf *out);
+
 #endif

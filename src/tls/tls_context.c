@@ -409,10 +409,7 @@ void tls_session_info_get(SSL *ssl, struct tls_session_info *out)
 	"client offered only an older protocol version; this server requires TLS 1.2 or later (--tls-min-version): "   \
 	"enable TLS 1.2 or 1.3 in the client, or lower --tls-min-version"
 
-static const struct {
-	int reason;
-	const char *why;
-} tls_context_failures[] = {
+static const struct tls_failure_row tls_context_failures[] = {
         {SSL_R_UNSUPPORTED_PROTOCOL, TLS_CONTEXT_OLD_VERSION},
         {SSL_R_VERSION_TOO_LOW, TLS_CONTEXT_OLD_VERSION},
         {SSL_R_NO_SHARED_CIPHER,
@@ -471,6 +468,8 @@ static const struct {
 /* Failure codes read so far: OpenSSL's text for each, the first reason
  * with a row in the table, the first reason at all. */
 struct tls_context_verdict {
+	const struct tls_failure_row *rows;
+	size_t nrows;
 	struct buf text;
 	const char *found;
 	const char *first;
@@ -483,9 +482,9 @@ static void tls_context_verdict_add(struct tls_context_verdict *f, unsigned long
 		f->first = ERR_reason_error_string(e);
 	if (f->found != NULL || ERR_GET_LIB(e) != ERR_LIB_SSL)
 		return;
-	for (size_t i = 0; i < sizeof tls_context_failures / sizeof tls_context_failures[0]; i++) {
-		if (ERR_GET_REASON(e) == tls_context_failures[i].reason) {
-			f->found = tls_context_failures[i].why;
+	for (size_t i = 0; i < f->nrows; i++) {
+		if (ERR_GET_REASON(e) == f->rows[i].reason) {
+			f->found = f->rows[i].why;
 			return;
 		}
 	}
@@ -510,9 +509,12 @@ static void tls_context_verdict_finish(struct tls_context_verdict *f, char *why,
 	buf_free(&f->text);
 }
 
-void tls_describe_failure(char *why, size_t whylen, char *reason, size_t reasonlen)
+#define TLS_CONTEXT_NROWS (sizeof tls_context_failures / sizeof tls_context_failures[0])
+
+void tls_failure_describe_queue(const struct tls_failure_row *rows, size_t nrows, char *why, size_t whylen,
+                                char *reason, size_t reasonlen)
 {
-	struct tls_context_verdict f = {.found = NULL};
+	struct tls_context_verdict f = {.rows = rows, .nrows = nrows};
 	unsigned long e;
 	const char *data;
 	int flags;
@@ -525,14 +527,25 @@ void tls_describe_failure(char *why, size_t whylen, char *reason, size_t reasonl
 	tls_context_verdict_finish(&f, why, whylen, reason, reasonlen);
 }
 
-void tls_describe_failure_codes(const unsigned long *codes, size_t n, char *why, size_t whylen, char *reason,
-                                size_t reasonlen)
+void tls_failure_describe_codes(const struct tls_failure_row *rows, size_t nrows, const unsigned long *codes, size_t n,
+                                char *why, size_t whylen, char *reason, size_t reasonlen)
 {
-	struct tls_context_verdict f = {.found = NULL};
+	struct tls_context_verdict f = {.rows = rows, .nrows = nrows};
 
 	buf_init(&f.text);
 	for (size_t i = 0; i < n; i++)
 		if (codes[i] != 0)
 			tls_context_verdict_add(&f, codes[i], NULL, 0);
 	tls_context_verdict_finish(&f, why, whylen, reason, reasonlen);
+}
+
+void tls_describe_failure(char *why, size_t whylen, char *reason, size_t reasonlen)
+{
+	tls_failure_describe_queue(tls_context_failures, TLS_CONTEXT_NROWS, why, whylen, reason, reasonlen);
+}
+
+void tls_describe_failure_codes(const unsigned long *codes, size_t n, char *why, size_t whylen, char *reason,
+                                size_t reasonlen)
+{
+	tls_failure_describe_codes(tls_context_failures, TLS_CONTEXT_NROWS, codes, n, why, whylen, reason, reasonlen);
 }

@@ -57,4 +57,22 @@ int tls_cert_dns_name_ok(const char *s);
  */
 void tls_context_error_text(char *out, size_t outlen, int full);
 
+/*
+ * Handshake failures in words: a table from OpenSSL reason codes (SSL
+ * library) to an explanation, read by one describer for both sides (the
+ * server's table is in tls_context.c, the client's in tls_client.c). The
+ * first error with a row wins; without one, "the TLS handshake failed: "
+ * and OpenSSL's reason. reason receives OpenSSL's whole text.
+ */
+struct tls_failure_row {
+	int reason;
+	const char *why;
+};
+/* From the thread's error queue, which it empties. */
+void tls_failure_describe_queue(const struct tls_failure_row *rows, size_t nrows, char *why, size_t whylen,
+                                char *reason, size_t reasonlen);
+/* From codes already taken off the queue. */
+void tls_failure_describe_codes(const struct tls_failure_row *rows, size_t nrows, const unsigned long *codes, size_t n,
+                                char *why, size_t whylen, char *reason, size_t reasonlen);
+
 #endif

@@ -194,6 +194,39 @@ static void test_inspect(void **state)
 	assert_int_equal(st.long_lines, 1);
 }
 
+/* smtp_data_stuff: what the client sends comes back unchanged through the server's reader. */
+static void stuff_roundtrip(const char *msg, const char *want_wire, const char *want_back, size_t want_repaired)
+{
+	struct buf wire, back;
+	buf_init(&wire);
+	buf_init(&back);
+	assert_int_equal(smtp_data_stuff((const uint8_t *)msg, strlen(msg), &wire), want_repaired);
+	assert_int_equal(wire.len, strlen(want_wire));
+	assert_memory_equal(wire.data, want_wire, wire.len);
+	struct smtp_data_reader r;
+	smtp_data_reader_init(&r, UINT64_MAX);
+	assert_int_equal(smtp_data_feed(&r, wire.data, wire.len, &back), wire.len);
+	assert_int_equal(r.state, SMTP_DATA_DONE);
+	assert_int_equal(back.len, strlen(want_back));
+	assert_memory_equal(back.data, want_back, back.len);
+	buf_free(&wire);
+	buf_free(&back);
+}
+
+static void test_stuff(void **state)
+{
+	stuff_roundtrip("a\r\n.b\r\n..c\r\n", "a\r\n..b\r\n...c\r\n.\r\n", "a\r\n.b\r\n..c\r\n", 0);
+	stuff_roundtrip(".\r\n", "..\r\n.\r\n", ".\r\n", 0);
+	stuff_roundtrip("", ".\r\n", "", 0);
+	/* No final line end: one is added. */
+	stuff_roundtrip("x\r\n.", "x\r\n..\r\n.\r\n", "x\r\n.\r\n", 0);
+	/* Bare LF becomes CRLF, and a dot after it is stuffed (no smuggled end of data). */
+	stuff_roundtrip("a\n.\nb\n\n", "a\r\n..\r\nb\r\n\r\n.\r\n", "a\r\n.\r\nb\r\n\r\n", 4);
+	/* A bare CR stays. */
+	stuff_roundtrip("a\rb\r\n", "a\rb\r\n.\r\n", "a\rb\r\n", 0);
+	stuff_roundtrip("\n", "\r\n.\r\n", "\r\n", 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +244,7 @@ int main(void)
 	        cmocka_unit_test(test_overflow_keeps_reading),
 	        cmocka_unit_test(test_overflow_same_for_any_split),
 	        cmocka_unit_test(test_inspect),
+	        cmocka_unit_test(test_stuff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
