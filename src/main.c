@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/check.h"
 #include "cmd/cmd.h"
 
 static void main_usage(FILE *f)
@@ -12,6 +13,7 @@ static void main_usage(FILE *f)
 	           "  serve     sandbox SMTP server with durable store and HTTP API\n"
 	           "  wait      block until matching mail arrives; print it, its one-time code or a link (CI)\n"
 	           "  messages  list, show, raw, delete the messages of a running server\n"
+	           "  check     SPF of a client IP, HELO and MAIL FROM (check spf); message and domain checks later\n"
 	           "  send      submit test mail in any TLS mode with any AUTH; swaks-style transcript; load mode\n"
 	           "\n"
 	           "'mailscope COMMAND --help' describes a command's options; 'man mailscope' the whole tool.\n");
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
 		return cmd_wait(argc - 1, argv + 1);
 	if (strcmp(cmd, "messages") == 0)
 		return cmd_messages(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "send") == 0)
 		return cmd_send(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
