@@ -13,8 +13,9 @@ static void main_usage(FILE *f)
 	           "  serve     sandbox SMTP server with durable store and HTTP API\n"
 	           "  wait      block until matching mail arrives; print it, its one-time code or a link (CI)\n"
 	           "  messages  list, show, raw, delete the messages of a running server\n"
-	           "  check     SPF of a client IP, HELO and MAIL FROM (check spf); message and domain checks later\n"
+	           "  check     SPF, DKIM and DMARC of a message (check message), SPF of an IP (check spf)\n"
 	           "  send      submit test mail in any TLS mode with any AUTH; swaks-style transcript; load mode\n"
+	           "  probe     diagnose a real SMTP server: ports, TLS modes, certificate, AUTH; what to configure\n"
 	           "\n"
 	           "'mailscope COMMAND --help' describes a command's options; 'man mailscope' the whole tool.\n");
 }
@@ -36,6 +37,8 @@ int main(int argc, char **argv)
 		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "send") == 0)
 		return cmd_send(argc - 1, argv + 1);
+	if (strcmp(cmd, "probe") == 0)
+		return cmd_probe(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
 		printf("mailscope %s\n", MAILSCOPE_VERSION);
 		return 0;

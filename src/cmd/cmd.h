@@ -6,5 +6,6 @@ int cmd_serve(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 int cmd_messages(int argc, char **argv);
 int cmd_send(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 #endif

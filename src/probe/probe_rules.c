@@ -481,9 +481,10 @@ static void address_findings(const struct probe_facts *f, struct probe_result *r
 {
 	for (size_t i = 0; i < f->n_ports; i++) {
 		const struct probe_port_facts *p = f->ports[i];
+		/* The first address where the port works speaks for the port (once per port number). */
 		int first = 1;
 		for (size_t j = 0; j < i; j++)
-			if (f->ports[j]->port == p->port)
+			if (f->ports[j]->port == p->port && port_works_somehow(&r->ports[j]))
 				first = 0;
 		if (!first || !port_works_somehow(&r->ports[i]))
 			continue;

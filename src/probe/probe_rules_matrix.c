@@ -431,10 +431,21 @@ void probe_rules_recommend(const struct probe_facts *f, const struct probe_resul
 		break;
 	case 5:
 	case 6:
-	case 7:
-		buf_append_str(&b, "none of the standard submission configurations works here: ");
-		standard_summary(f, r, &b);
+	case 7: {
+		int std_probed = 0;
+		for (size_t i = 0; i < f->n_ports; i++)
+			if (f->ports[i]->port == 587 || f->ports[i]->port == 465 || f->ports[i]->port == 2525)
+				std_probed = 1;
+		if (std_probed) {
+			buf_append_str(&b, "none of the standard submission configurations works here: ");
+			standard_summary(f, r, &b);
+		} else {
+			buf_append_str(&b,
+			               "the best of the ports probed (the standard submission ports 587, 465 and 2525 "
+			               "were not probed; add them with --ports to compare).");
+		}
 		break;
+	}
 	case 8:
 		buf_append_str(&b, "unencrypted, so the password and the mail cross the network in the clear; use it "
 		                   "only on a trusted network. No encrypted configuration works: ");

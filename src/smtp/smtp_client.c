@@ -53,6 +53,8 @@
 #define SMTP_CLIENT_NOTE_MAX 1024
 /* OpenSSL error codes kept from a failed handshake. */
 #define SMTP_CLIENT_TLS_CODES 8
+/* What is kept of a plaintext answer to our ClientHello (its first line). */
+#define SMTP_CLIENT_NOT_TLS_MAX 256
 
 enum smtp_client_op_kind { OP_NONE, OP_CONNECT, OP_REPLY, OP_TLS, OP_AUTH, OP_FAIL };
 
@@ -88,6 +90,11 @@ struct smtp_client {
 	int sock_error; /* errno of a reset or other error on this connection, 0 when none */
 	char tls_error[512];
 	size_t discarded;
+	/* The first record header the server sent during the handshake (SSL3_RT_HEADER), and what came
+	 * instead of TLS when it was not one: probe's "the answer to a ClientHello". */
+	unsigned char tls_head[SSL3_RT_HEADER_LENGTH];
+	int tls_head_seen;
+	char not_tls[SMTP_CLIENT_NOT_TLS_MAX];
 	struct smtp_reply_parser parser;
 	char protocol_line[sizeof(((struct smtp_reply_parser *)0)->error_line)];
 	struct smtp_reply reply;
@@ -213,6 +220,11 @@ void smtp_client_close(struct smtp_client *c)
 		c->connect_ev = NULL;
 	}
 	if (c->bev != NULL) {
+		/*
+		 * Off before the free: a bufferevent with deferred callbacks pending is finalized later, and
+		 * an event still on the descriptor we close below makes epoll fail on a closed fd.
+		 */
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_free(c->bev);
 		c->bev = NULL;
 	}
@@ -463,6 +475,8 @@ void smtp_client_connect(struct smtp_client *c, const char *step, const struct s
 	tls_client_facts_clear(&c->tls);
 	c->tls_tried = 0;
 	c->discarded = 0;
+	c->tls_head_seen = 0;
+	c->not_tls[0] = '\0';
 	smtp_reply_free(&c->reply);
 	c->have_reply = 0;
 	smtp_client_begin(c, OP_CONNECT, step, 0, cb, arg);
@@ -558,6 +572,49 @@ static void smtp_client_take_reply(struct smtp_client *c)
 
 /* ---- TLS ---- */
 
+/* OpenSSL shows us each record header it reads, before it checks it: the first one says whether TLS came back. */
+static void smtp_client_tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                                   void *arg)
+{
+	struct smtp_client *c = arg;
+	if (write_p || content_type != SSL3_RT_HEADER || len < SSL3_RT_HEADER_LENGTH || c->tls_head_seen)
+		return;
+	memcpy(c->tls_head, buf, SSL3_RT_HEADER_LENGTH);
+	c->tls_head_seen = 1;
+}
+
+/* A TLS record starts with a content type of 20..24 and major version 3. */
+static int smtp_client_tls_head_is_tls(const unsigned char *h)
+{
+	return h[0] >= SSL3_RT_CHANGE_CIPHER_SPEC && h[0] <= 24 && h[1] == SSL3_VERSION_MAJOR;
+}
+
+/*
+ * The handshake failed on a record that is not TLS: keep its first line. OpenSSL read only the 5-octet
+ * header (no read-ahead), so the rest of what the server sent is still in the socket.
+ */
+static void smtp_client_keep_not_tls(struct smtp_client *c)
+{
+	char raw[SMTP_CLIENT_NOT_TLS_MAX];
+	size_t n = SSL3_RT_HEADER_LENGTH;
+	c->not_tls[0] = '\0';
+	if (!c->tls_head_seen || smtp_client_tls_head_is_tls(c->tls_head))
+		return;
+	memcpy(raw, c->tls_head, n);
+	if (c->fd >= 0) {
+		ssize_t got = recv(c->fd, raw + n, sizeof raw - n - 1, MSG_DONTWAIT);
+		if (got > 0)
+			n += (size_t)got;
+	}
+	size_t end = 0;
+	while (end < n && raw[end] != '\r' && raw[end] != '\n' && raw[end] != '\0')
+		end++;
+	memcpy(c->not_tls, raw, end);
+	c->not_tls[end] = '\0';
+	if (end == 0)
+		snprintf(c->not_tls, sizeof c->not_tls, "(an empty line)");
+}
+
 static void smtp_client_tls_begin(struct smtp_client *c)
 {
 	if (c->bev != NULL) {
@@ -575,6 +632,10 @@ static void smtp_client_tls_begin(struct smtp_client *c)
 	c->tls_tried = 1;
 	c->tls_error[0] = '\0';
 	c->ssl = tls_client_new_ssl(c->cfg.tls, c->cfg.servername);
+	c->tls_head_seen = 0;
+	c->not_tls[0] = '\0';
+	SSL_set_msg_callback(c->ssl, smtp_client_tls_msg_cb);
+	SSL_set_msg_callback_arg(c->ssl, c);
 	c->bev = bufferevent_openssl_socket_new(c->cfg.base, c->fd, c->ssl, BUFFEREVENT_SSL_CONNECTING,
 	                                        BEV_OPT_DEFER_CALLBACKS);
 	if (c->bev == NULL) {
@@ -630,6 +691,9 @@ static void smtp_client_tls_failed(struct smtp_client *c, short what)
 	else
 		tls_client_describe_failure(c->ssl, codes, n, why, sizeof why, reason, sizeof reason);
 	tls_client_facts_get(c->ssl, timeutil_now_ms() / 1000, &c->tls);
+	smtp_client_keep_not_tls(c);
+	if (c->not_tls[0] != '\0')
+		smtp_client_note(c, "the answer to the ClientHello was not TLS: %s", c->not_tls);
 	smtp_client_note(c, "TLS handshake failed: %s", why);
 	c->tls_broken = 1;
 	smtp_client_close(c);
@@ -944,4 +1008,13 @@ const char *smtp_client_protocol_line(const struct smtp_client *c)
 size_t smtp_client_discarded_before_tls(const struct smtp_client *c)
 {
 	return c->discarded;
+}
+
+enum smtp_client_tls_answer smtp_client_tls_answer(const struct smtp_client *c, const char **line)
+{
+	if (line != NULL)
+		*line = c->not_tls;
+	if (!c->tls_tried || !c->tls_head_seen)
+		return SMTP_CLIENT_TLS_ANSWER_NONE;
+	return smtp_client_tls_head_is_tls(c->tls_head) ? SMTP_CLIENT_TLS_ANSWER_TLS : SMTP_CLIENT_TLS_ANSWER_NOT_TLS;
 }

@@ -174,6 +174,20 @@ int smtp_client_in_tls(const struct smtp_client *c);
 const char *smtp_client_protocol_line(const struct smtp_client *c);
 /* Octets that were waiting, unread, when TLS started after STARTTLS (0 on a well-behaved server). */
 size_t smtp_client_discarded_before_tls(const struct smtp_client *c);
+/*
+ * What the server sent back to our ClientHello on the current connection:
+ * nothing (or no handshake tried), TLS records, or something else. For
+ * NOT_TLS, *line (when line is not NULL) is the first line of it as received
+ * after a failed handshake ("220 mx.example.com ESMTP", "HTTP/1.1 400 Bad
+ * Request"); "" otherwise. probe tells implicit TLS, a slow plaintext greeter
+ * and a port that is not SMTP apart with it.
+ */
+enum smtp_client_tls_answer {
+	SMTP_CLIENT_TLS_ANSWER_NONE,
+	SMTP_CLIENT_TLS_ANSWER_TLS,
+	SMTP_CLIENT_TLS_ANSWER_NOT_TLS,
+};
+enum smtp_client_tls_answer smtp_client_tls_answer(const struct smtp_client *c, const char **line);
 /* Milliseconds since the client was created. */
 int64_t smtp_client_elapsed_ms(const struct smtp_client *c);
 

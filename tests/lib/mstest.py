@@ -4,6 +4,7 @@ A Server starts `mailscope serve` on loopback with kernel-chosen ports
 (port 0) and a fresh data folder, waits for its --ready-file, and knows
 where each listener ended up. Tests talk to it with real clients.
 """
+import contextlib
 import http.client
 import json
 import os
@@ -42,6 +43,7 @@ class Server:
         self.smtp = []      # [(mode, host, port)]
         self.http = None    # (host, port)
         self.stderr_path = None
+        self.token = None   # sent as "Authorization: Bearer" by api() when set (--api-token)
 
     def __enter__(self):
         self.start()
@@ -114,7 +116,7 @@ class Server:
     # ---- HTTP API ----
     def api(self, path, method="GET"):
         conn = http.client.HTTPConnection(self.http[0], self.http[1], timeout=30)
-        conn.request(method, path)
+        conn.request(method, path, headers={"Authorization": "Bearer " + self.token} if self.token else {})
         resp = conn.getresponse()
         body = resp.read()
         headers = dict((k.lower(), v) for k, v in resp.getheaders())
@@ -145,6 +147,20 @@ def split_hostport(s):
     else:
         host, port = s.rsplit(":", 1)
     return host, int(port)
+
+
+@contextlib.contextmanager
+def standard_ports_lock():
+    """Held while a test binds 25, 465, 587 or 2525 on loopback: tests run in parallel (ctest -j), and
+    two of them (protocol/test_api's --real-ports, interop/test_probe) want those ports."""
+    import fcntl
+    os.makedirs(TMP_ROOT, exist_ok=True)
+    with open(os.path.join(TMP_ROOT, "standard-ports.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def have_ipv6_loopback():

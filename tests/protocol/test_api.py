@@ -159,13 +159,19 @@ def test_retention():
 
 def test_real_ports():
     """--real-ports binds 25, 587, 2525 and 465 on loopback (root only; skipped when a port is taken)."""
-    import socket
     if os.geteuid() != 0:
         R.skip("--real-ports", "needs root")
         return
+    with mstest.standard_ports_lock():
+        _real_ports()
+
+
+def _real_ports():
+    import socket
     for port in (25, 587, 2525, 465):
         s = socket.socket()
         try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is no obstacle
             s.bind(("127.0.0.1", port))
         except OSError:
             R.skip("--real-ports", "127.0.0.1:%d is in use on this machine" % port)

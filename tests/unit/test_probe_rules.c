@@ -177,6 +177,12 @@ static void c_addresses_disagree(struct probe_facts *f)
 	fx_starttls(f, "192.0.2.1", 587);
 	fx_closed(f, "2001:db8::1", 587, PROBE_TCP_TIMEOUT);
 }
+/* The failing address first (probe lists AAAA before A, as clients try them): still one finding. */
+static void c_addresses_disagree_failing_first(struct probe_facts *f)
+{
+	fx_closed(f, "2001:db8::1", 587, PROBE_TCP_REFUSED);
+	fx_starttls(f, "192.0.2.1", 587);
+}
 
 static const struct {
 	enum probe_finding_code code;
@@ -211,6 +217,7 @@ static const struct {
         {PROBE_F_AUTH_NOT_OFFERED, 587, c_auth_not_offered},
         {PROBE_F_GREYLISTED, 25, c_greylisted},
         {PROBE_F_ADDRESSES_DISAGREE, 587, c_addresses_disagree},
+        {PROBE_F_ADDRESSES_DISAGREE, 587, c_addresses_disagree_failing_first},
 };
 
 static void test_every_finding_code(void **state)
@@ -474,6 +481,17 @@ static void test_recommendation_order(void **state)
 	fx_starttls(&f, "192.0.2.1", 2525);
 	recommend(&f, &r, 465, PROBE_MODE_IMPLICIT_TLS, 0);
 	assert_non_null(strstr(r.rec.reason, "port 587 with STARTTLS, fails here: connection timed out"));
+	probe_result_free(&r);
+	probe_facts_free(&f);
+
+	/* Only non-standard ports probed (a sandbox on 1587/1025): the reason must not claim the
+	 * standard ports fail when they were never probed. */
+	probe_facts_init(&f, "127.0.0.1");
+	fx_starttls(&f, "127.0.0.1", 1587);
+	fx_implicit(&f, "127.0.0.1", 1465);
+	recommend(&f, &r, 1587, PROBE_MODE_STARTTLS, 0);
+	assert_null(strstr(r.rec.reason, "none of the standard"));
+	assert_non_null(strstr(r.rec.reason, "were not probed"));
 	probe_result_free(&r);
 	probe_facts_free(&f);
 

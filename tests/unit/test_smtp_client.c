@@ -680,6 +680,46 @@ static void test_connect_refused_and_free_in_callback(void **state)
 	event_base_free(base);
 }
 
+/* What came back to a ClientHello: probe tells a plaintext greeter, an HTTP server and silence apart with it. */
+static void tls_answer_case(const char *const *script, int64_t timeout_ms, enum smtp_client_tls_answer want,
+                            const char *line, enum smtp_client_error err_want)
+{
+	struct event_base *base = event_base_new();
+	struct server srv;
+	struct ops o = {.base = base};
+	char err[200];
+	struct tls_client_config tc = {.verify = 0};
+	struct tls_client *tls = tls_client_new(&tc, err, sizeof err);
+	assert_non_null(tls);
+	server_start(&srv, base, script);
+	struct sockaddr_in sin = server_addr(&srv);
+	struct smtp_client_config cc = {.base = base, .tls = tls, .servername = "mx.test", .timeout_ms = timeout_ms};
+	struct smtp_client *c = smtp_client_new(&cc);
+	smtp_client_connect(c, "connect", (struct sockaddr *)&sin, sizeof sin, op_done, &o);
+	wait_op(&o);
+	assert_int_equal(smtp_client_tls_answer(c, NULL), SMTP_CLIENT_TLS_ANSWER_NONE); /* no handshake yet */
+	smtp_client_start_tls(c, "tls", op_done, &o);
+	wait_op(&o);
+	assert_int_equal(smtp_client_last(c)->error, err_want);
+	const char *got = NULL;
+	assert_int_equal(smtp_client_tls_answer(c, &got), want);
+	assert_string_equal(got, line);
+	smtp_client_free(c);
+	tls_client_free(tls);
+	server_free(&srv);
+	event_base_free(base);
+}
+
+static void test_tls_answer(void **state)
+{
+	static const char *const greeter[] = {"S:220 mx.test ESMTP ready", "Z", NULL};
+	static const char *const http[] = {"S:HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", "Z", NULL};
+	static const char *const silent[] = {"Z", NULL};
+	tls_answer_case(greeter, 2000, SMTP_CLIENT_TLS_ANSWER_NOT_TLS, "220 mx.test ESMTP ready", SMTP_CLIENT_ERR_TLS);
+	tls_answer_case(http, 2000, SMTP_CLIENT_TLS_ANSWER_NOT_TLS, "HTTP/1.1 400 Bad Request", SMTP_CLIENT_ERR_TLS);
+	tls_answer_case(silent, 300, SMTP_CLIENT_TLS_ANSWER_NONE, "", SMTP_CLIENT_ERR_TIMEOUT);
+}
+
 static void test_names(void **state)
 {
 	enum smtp_tls_mode m;
@@ -706,6 +746,7 @@ int main(void)
 	        cmocka_unit_test(test_raw_write_and_pipelined_replies),
 	        cmocka_unit_test(test_bytes_behind_starttls_discarded),
 	        cmocka_unit_test(test_connect_refused_and_free_in_callback),
+	        cmocka_unit_test(test_tls_answer),
 	        cmocka_unit_test(test_names),
 	};
 	signal(SIGPIPE, SIG_IGN); /* as every mailscope command does: a peer that hung up is an error, not a signal */
