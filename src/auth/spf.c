@@ -21,6 +21,7 @@
 
 #include "auth/dns.h"
 #include "auth/spf_internal.h"
+#include "core/json_text.h"
 #include "core/timeutil.h"
 #include "core/utf8.h"
 #include "core/xmalloc.h"
@@ -311,31 +312,19 @@ const char *spf_result_name(enum spf_result r)
 	return "?";
 }
 
-/* A JSON string from text that may hold anything (names from the network or the command line). */
-static json_t *spf_json_str(const char *s)
-{
-	if (s == NULL)
-		return json_null();
-	char *v = utf8_copy_valid(s, strlen(s));
-	json_t *j = json_string(v);
-	free(v);
-	return j ? j : json_null();
-}
-
 json_t *spf_outcome_json(const struct spf_outcome *o)
 {
 	json_t *trace = json_array();
 	for (size_t i = 0; i < o->ntrace; i++) {
 		const struct spf_trace_step *t = &o->trace[i];
 		json_array_append_new(trace, json_pack("{s:I, s:o, s:o, s:o}", "depth", (json_int_t)t->depth, "domain",
-		                                       spf_json_str(t->domain), "term", spf_json_str(t->term), "note",
-		                                       spf_json_str(t->note)));
+		                                       json_text(t->domain), "term", json_text(t->term), "note",
+		                                       json_text(t->note)));
 	}
 	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:o, s:o, s:I, s:I, s:I, s:o}", "result",
 	                 spf_result_name(o->result), "scope", o->scope ? o->scope : "mfrom", "sender",
-	                 spf_json_str(o->sender), "domain", spf_json_str(o->domain), "explanation",
-	                 spf_json_str(o->explanation), "explanation_default", o->explanation_default, "mechanism",
-	                 spf_json_str(o->mechanism), "reason", spf_json_str(o->reason), "lookups",
-	                 (json_int_t)o->lookups, "void_lookups", (json_int_t)o->void_lookups, "dns_queries",
-	                 (json_int_t)o->dns_queries, "trace", trace);
+	                 json_text(o->sender), "domain", json_text(o->domain), "explanation", json_text(o->explanation),
+	                 "explanation_default", o->explanation_default, "mechanism", json_text(o->mechanism), "reason",
+	                 json_text(o->reason), "lookups", (json_int_t)o->lookups, "void_lookups",
+	                 (json_int_t)o->void_lookups, "dns_queries", (json_int_t)o->dns_queries, "trace", trace);
 }

@@ -10,7 +10,7 @@ temperror and their exit status (0 on pass, 1 otherwise); the HELO identity;
 --trace; --json and its fields; usage errors (exit 2, one line that names
 the cause): missing or bad --ip, conflicting options, a malformed or missing
 --dns-cache file (naming the name and the field); `check --help` and the
-subcommands that come later."""
+subcommand that comes later (domain)."""
 import json
 import os
 import socket
@@ -108,7 +108,7 @@ def test_usage():
         (["check", "spf", "--ip", "192.0.2.1", "--helo", "h.example", "--timeout", "soon"], "--timeout"),
         (["check", "spf", "--ip", "192.0.2.1", "--helo", "h.example", "--dns-cache", "/nonexistent/c.json"],
          "cannot read the DNS-cache file"),
-        (["check", "message", "x.eml"], "not there yet"),
+        (["check", "domain", "example.com"], "not there yet"),
         (["check", "frobnicate"], "unknown subcommand"),
     ]
     for args, why in cases:
@@ -121,7 +121,7 @@ def test_usage():
             repr(err))
     rc, out, err = run(["check", "--help"])
     R.check(rc == 0 and "spf" in out and "message" in out and "domain" in out and "not yet" in out,
-            "check --help lists spf, and message and domain as coming later", repr(out))
+            "check --help lists spf and message, and domain as coming later", repr(out))
     rc, out, err = run(["check", "spf", "--help"])
     R.check(rc == 0 and "--dns-cache FILE" in out and "--resolver IP" in out, "check spf --help", repr(out))
 
