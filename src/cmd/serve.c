@@ -103,7 +103,8 @@ static void serve_usage(FILE *f)
 	           "SMTP limits (docs/ARCHITECTURE.md explains each):\n"
 	           "  --max-message-size SIZE   default 25M (SIZE advertised; more gets 552 5.3.4)\n"
 	           "  --max-recipients N        per message, default 100 (more get 452 4.5.3)\n"
-	           "  --idle-timeout DURATION   default 300s (RFC 5321 4.5.3.2; then 421 4.4.2)\n"
+	           "  --idle-timeout DURATION   default 300s (RFC 5321 4.5.3.2; then 421 4.4.2); also the most\n"
+	           "                            one command line, DATA line or TLS handshake may take\n"
 	           "  --max-connections N       default 4096 (more get 421 4.7.0)\n"
 	           "  --max-connections-per-ip N  default 1024\n"
 	           "  --soft-error-limit N      errors before replies are delayed, default 10\n"
@@ -579,7 +580,10 @@ static void serve_stored(void *arg, uint64_t id, int status, const char *err)
 		http_server_message_stored(ctx->http, id);
 	} else {
 		metrics_inc(ctx->metrics, "mailscope_messages_failed_total", NULL, 1);
-		smtp_delivery_done(p->delivery, NULL, err);
+		if (status == STORE_NO_SPACE)
+			smtp_delivery_no_space(p->delivery, err);
+		else
+			smtp_delivery_done(p->delivery, NULL, err);
 	}
 	free(p);
 }
@@ -604,7 +608,7 @@ static void serve_metrics_declare(struct metrics *m)
 	metrics_declare(m, "mailscope_message_bytes_received_total", METRICS_COUNTER, "Bytes of messages stored.", NULL,
 	                0);
 	metrics_declare(m, "mailscope_messages_failed_total", METRICS_COUNTER,
-	                "Messages the store could not keep (answered 451).", NULL, 0);
+	                "Messages the store could not keep (answered 451, or 452 when full).", NULL, 0);
 	metrics_declare(m, "mailscope_sessions_total", METRICS_COUNTER, "SMTP sessions by listener mode and TLS mode.",
 	                NULL, 0);
 	metrics_declare(m, "mailscope_diagnostics_total", METRICS_COUNTER, "Diagnostics recorded, by code.", NULL, 0);

@@ -8,7 +8,6 @@
  * are kept in a small most-recently-used cache. Messages never change; a
  * delete drops the entry.
  */
-#include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "core/id.h"
 #include "core/xmalloc.h"
 #include "http/http_internal.h"
+#include "http/http_parse.h"
 #include "msg/msg_codes.h"
 #include "msg/msg_inspect.h"
 #include "msg/msg_links.h"
@@ -147,8 +147,6 @@ static void api_loaded_extract(struct api_loaded *l)
 	msg_codes_extract(l->in.summary.subject, l->in.text, l->html_text, &l->codes);
 	l->have_extract = 1;
 }
-
-static const char *api_safe_content_type(const char *ct);
 
 /* The id in parts[0], the message loaded; NULL after replying. */
 static struct api_loaded *api_parts_load(struct http_request *r, const char *const *allowed)
@@ -343,7 +341,7 @@ static char *api_html_inline_cids(struct api_loaded *l)
 			const struct msg_attachment *t = &l->in.attachments[i];
 			if (t->content_id == NULL || strlen(t->content_id) != (size_t)(end - id) ||
 			    strncasecmp(t->content_id, id, (size_t)(end - id)) != 0 || t->size > budget ||
-			    strncmp(api_safe_content_type(t->content_type), "image/", 6) != 0)
+			    strncmp(http_parse_content_type(t->content_type), "image/", 6) != 0)
 				continue;
 			uint8_t *data;
 			size_t dlen;
@@ -351,7 +349,7 @@ static char *api_html_inline_cids(struct api_loaded *l)
 				continue;
 			char *b64 = xmalloc(4 * ((dlen + 2) / 3) + 1);
 			EVP_EncodeBlock((unsigned char *)b64, data, (int)dlen);
-			evbuffer_add_printf(out, "data:%s;base64,%s", api_safe_content_type(t->content_type), b64);
+			evbuffer_add_printf(out, "data:%s;base64,%s", http_parse_content_type(t->content_type), b64);
 			free(b64);
 			free(data);
 			budget -= t->size;
@@ -430,34 +428,6 @@ void api_messages_headers(struct http_request *r)
 	http_reply_json(r, 200, o);
 }
 
-/* A filename safe in a quoted header value: printable ASCII without quotes, slashes or backslashes. */
-static void api_safe_filename(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)(in ? in : ""); *p && o + 1 < outlen; p++) {
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' && *p != '/' && *p != ';')
-			out[o++] = (char)*p;
-		else if (*p >= 0x80 && (p[1] & 0xc0) != 0x80)
-			out[o++] = '_'; /* one underscore per non-ASCII character */
-	}
-	while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '.'))
-		o--;
-	out[o] = '\0';
-	if (o == 0 || strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-		snprintf(out, outlen, "attachment");
-}
-
-/* A content type safe to send back: "type/subtype" of token characters, else application/octet-stream. */
-static const char *api_safe_content_type(const char *ct)
-{
-	if (ct == NULL || strlen(ct) > 100 || strchr(ct, '/') == NULL)
-		return "application/octet-stream";
-	for (const char *p = ct; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("/.+-_", *p))
-			return "application/octet-stream";
-	return ct;
-}
-
 void api_messages_attachment(struct http_request *r)
 {
 	static const char *const allowed[] = {NULL};
@@ -479,9 +449,10 @@ void api_messages_attachment(struct http_request *r)
 		api_loaded_release(l);
 		return;
 	}
-	char safe[200], disposition[700], *enc;
-	api_safe_filename(t->filename, safe, sizeof safe);
-	enc = evhttp_uriencode(t->filename ? t->filename : safe, -1, 0);
+	/* At most 22 + 199 + 20 + 3 * HTTP_PARSE_FILENAME_UTF8_MAX octets: the header is never cut short. */
+	char safe[200], disposition[1024], *enc;
+	http_parse_filename_ascii(t->filename, safe, sizeof safe);
+	enc = t->filename ? http_parse_filename_utf8(t->filename) : NULL;
 	snprintf(disposition, sizeof disposition, "attachment; filename=\"%s\"; filename*=UTF-8''%s", safe,
 	         enc ? enc : safe);
 	free(enc);
@@ -491,7 +462,7 @@ void api_messages_attachment(struct http_request *r)
 	evhttp_add_header(h, "Content-Security-Policy", "sandbox; default-src 'none'");
 	struct evbuffer *out = evbuffer_new();
 	evbuffer_add_reference(out, data, dlen, api_free_ref, NULL);
-	http_reply_buffer(r, 200, api_safe_content_type(t->content_type), out);
+	http_reply_buffer(r, 200, http_parse_content_type(t->content_type), out);
 	evbuffer_free(out);
 	api_loaded_release(l);
 }

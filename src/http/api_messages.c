@@ -103,8 +103,9 @@ void api_search(struct http_request *r)
 		return;
 	const char *text = evhttp_find_header(&r->query, "q");
 	if (text == NULL) {
-		http_reply_error(r, 400, "q is required: words, \"phrases\", from:, to:, subject:, inbox:, has:attachment, "
-		                         "is:unread, before:, after:, -term");
+		http_reply_error(r, 400,
+		                 "q is required: words, \"phrases\", from:, to:, subject:, inbox:, has:attachment, "
+		                 "is:unread, before:, after:, -term");
 		return;
 	}
 	struct store_list list;
@@ -125,8 +126,7 @@ void api_inboxes(struct http_request *r)
 {
 	static const char *const allowed[] = {"limit", NULL};
 	uint64_t limit;
-	if (http_query_check(r, allowed) < 0 ||
-	    http_query_uint(r, "limit", 1, 10000, API_LIST_MAX_LIMIT, &limit) < 0)
+	if (http_query_check(r, allowed) < 0 || http_query_uint(r, "limit", 1, 10000, API_LIST_MAX_LIMIT, &limit) < 0)
 		return;
 	struct store_inbox_list l;
 	char err[256];
@@ -243,8 +243,11 @@ void api_messages_get(struct http_request *r)
 	api_loaded_release(l);
 	json_object_set_new(o, "envelope", api_envelope(&info.env));
 	json_object_set_new(o, "session_id", info.session_id ? http_json_id(info.session_id) : json_null());
-	/* Reading a message through the API marks it read (is:unread in search, unread counts). */
-	if (!info.item.read)
+	/*
+	 * Reading a message through the API marks it read (is:unread in search, unread counts). Not when another
+	 * site makes the browser ask: a GET is a "simple" request any page can send, so it must not change state.
+	 */
+	if (!info.item.read && http_same_site(r->srv, r->req))
 		store_mark_read(r->store, id, 1);
 	store_message_info_free(&info);
 	http_reply_json(r, 200, o);

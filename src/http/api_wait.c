@@ -11,7 +11,9 @@
  * envelope sender, case-insensitive), subject (PCRE2 over the decoded
  * subject), body (PCRE2 over the text body, or the HTML's visible text),
  * since (an id, an RFC 3339 time, or "now": only messages after it).
- * Matches are answered newest first.
+ * Matches are answered newest first. A subject or body pattern that hits
+ * its limits (msg_pattern.h) on any message it is tried on ends the wait
+ * with 422: a hostile pattern costs one budget, not one per message.
  */
 #include <event2/event.h>
 #include <event2/http.h>
@@ -160,8 +162,14 @@ static int api_from_matches(const char *want, const struct store_list_item *it)
 	return ok;
 }
 
-/* Does message `it` pass the waiter's filters? loaded: the parsed message, loaded at most once. */
-static int api_waiter_matches(struct http_waiter *w, const struct store_list_item *it, struct api_loaded **loaded)
+/*
+ * Does message `it` pass the waiter's filters? 1 yes, 0 no, -1 when a
+ * pattern hit its limits (err filled): the waiter is answered 422 then,
+ * rather than spending the pattern's budget again on every message.
+ * loaded: the parsed message, loaded at most once.
+ */
+static int api_waiter_matches(struct http_waiter *w, const struct store_list_item *it, struct api_loaded **loaded,
+                              char *err, size_t errlen)
 {
 	if (it->id <= w->since)
 		return 0;
@@ -174,11 +182,11 @@ static int api_waiter_matches(struct http_waiter *w, const struct store_list_ite
 	}
 	if (w->from && !api_from_matches(w->from, it))
 		return 0;
-	char err[256];
 	if (w->subject) {
 		const char *subj = it->subject ? it->subject : "";
-		if (msg_pattern_test(w->subject, subj, strlen(subj), err, sizeof err) != 1)
-			return 0;
+		int rc = msg_pattern_test(w->subject, subj, strlen(subj), err, errlen);
+		if (rc != 1)
+			return rc;
 	}
 	if (w->body) {
 		if (*loaded == NULL) {
@@ -186,10 +194,21 @@ static int api_waiter_matches(struct http_waiter *w, const struct store_list_ite
 			*loaded = api_load(&r, it->id);
 		}
 		const char *text = *loaded ? api_loaded_body_text(*loaded) : NULL;
-		if (text == NULL || msg_pattern_test(w->body, text, strlen(text), err, sizeof err) != 1)
+		if (text == NULL)
 			return 0;
+		int rc = msg_pattern_test(w->body, text, strlen(text), err, errlen);
+		if (rc != 1)
+			return rc;
 	}
 	return 1;
+}
+
+/* A pattern of the waiter was too expensive: 422 (the waiter is unlinked or was never parked), then freed. */
+static void api_waiter_fail(struct http_waiter *w, const char *err)
+{
+	struct http_request r = {.srv = w->srv, .req = w->req, .store = w->srv->store};
+	http_reply_error(&r, 422, "pattern too expensive: %s", err);
+	api_waiter_free(w);
 }
 
 static void api_waiter_add(struct http_waiter *w, uint64_t id)
@@ -211,7 +230,13 @@ void api_wait_message_stored(struct http_server *h, uint64_t id)
 	struct api_loaded *loaded = NULL;
 	for (struct http_waiter *w = h->waiters, *next; w; w = next) {
 		next = w->next;
-		if (!api_waiter_matches(w, &info.item, &loaded))
+		int rc = api_waiter_matches(w, &info.item, &loaded, err, sizeof err);
+		if (rc < 0) {
+			api_waiter_unlink(w);
+			api_waiter_fail(w, err);
+			continue;
+		}
+		if (rc == 0)
 			continue;
 		api_waiter_add(w, id);
 		if (w->nfound >= w->want) {
@@ -314,12 +339,19 @@ void api_wait(struct http_request *r)
 			api_waiter_free(w);
 			return;
 		}
-		for (size_t i = 0; i < list.nitems && w->nfound < w->want; i++) {
+		int rc = 0;
+		for (size_t i = 0; i < list.nitems && w->nfound < w->want && rc >= 0; i++) {
 			struct api_loaded *loaded = NULL;
-			if (api_waiter_matches(w, &list.items[i], &loaded))
+			rc = api_waiter_matches(w, &list.items[i], &loaded, err, sizeof err);
+			if (rc > 0)
 				api_waiter_add(w, list.items[i].id);
 			if (loaded)
 				api_loaded_release(loaded);
+		}
+		if (rc < 0) {
+			store_list_free(&list);
+			api_waiter_fail(w, err);
+			return;
 		}
 		scanned += (unsigned)list.nitems;
 		int last = list.nitems < q.limit;

@@ -3,6 +3,7 @@
  * share: the server object, one request's context, response helpers.
  *
  *   http_server.c        evhttp setup, route table, token and error handling
+ *   http_parse.c         pure parsing: path and routes, query numbers, Host, attachment names (fuzzed)
  *   api_messages.c       list, one message, delete, inboxes, search
  *   api_message_parts.c  raw, html, text, headers, attachments, links, codes
  *   api_wait.c           server-side wait-for (long poll woken by the store's commits)
@@ -28,8 +29,9 @@ struct http_waiter;
 struct http_sse_client;
 struct api_loaded;
 
-#define HTTP_MAX_PATH_PARTS 8
-#define API_CACHE_SLOTS     32
+#define HTTP_MAX_PATH_PARTS   8
+#define API_CACHE_SLOTS       32
+#define HTTP_TOKEN_DIGEST_LEN 32 /* SHA-256 */
 
 struct http_server {
 	struct event_base *base;
@@ -37,6 +39,7 @@ struct http_server {
 	struct store *store;
 	struct http_options opt;
 	char *token;
+	unsigned char token_digest[HTTP_TOKEN_DIGEST_LEN];
 	char bound[4][64]; /* addresses we listen on, for the Origin check */
 	size_t nbound;
 	struct http_waiter *waiters; /* doubly linked */
@@ -74,6 +77,11 @@ struct event *api_watch_hangup(struct http_server *h, struct evhttp_connection *
                                void (*cb)(evutil_socket_t, short, void *), void *arg);
 /* The Origin header, if any, names this server (same-origin) or --cors-origin. */
 int http_origin_allowed(struct http_server *h, struct evhttp_request *req);
+/* As http_origin_allowed(), and no "Sec-Fetch-Site: cross-site/same-site" (an <img> on another site sends that). */
+int http_same_site(struct http_server *h, struct evhttp_request *req);
+/* The API token's digest, and the constant-time check of a given token against it (CRYPTO_memcmp of digests). */
+void http_token_digest(const char *token, unsigned char out[HTTP_TOKEN_DIGEST_LEN]);
+int http_token_equal(const unsigned char want[HTTP_TOKEN_DIGEST_LEN], const char *given);
 
 /* JSON helpers: strings are repaired to valid UTF-8; NULL becomes null. */
 json_t *http_json_string(const char *s);

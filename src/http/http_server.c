@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "core/utf8.h"
 #include "core/xmalloc.h"
 #include "http/http_internal.h"
+#include "http/http_parse.h"
 #include "store/store.h"
 
 /* Request limits: the API takes no bodies, and nothing needs long URLs. */
@@ -199,14 +201,11 @@ int http_query_uint(struct http_request *r, const char *name, uint64_t min, uint
 		*out = def;
 		return 0;
 	}
-	char *end;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (*v < '0' || *v > '9' || *end != '\0' || n < min || n > max) {
+	if (http_parse_uint(v, min, max, out) < 0) {
 		http_reply_error(r, 400, "%s must be a whole number from %llu to %llu", name, (unsigned long long)min,
 		                 (unsigned long long)max);
 		return -1;
 	}
-	*out = n;
 	return 0;
 }
 
@@ -313,6 +312,29 @@ struct event *api_watch_hangup(struct http_server *h, struct evhttp_connection *
 	return ev;
 }
 
+/* SHA-256 of a token: digests are compared, so the time taken says nothing of the token's length either. */
+void http_token_digest(const char *token, unsigned char out[HTTP_TOKEN_DIGEST_LEN])
+{
+	unsigned int n = 0;
+	if (EVP_Digest(token, strlen(token), out, &n, EVP_sha256(), NULL) != 1 || n != HTTP_TOKEN_DIGEST_LEN)
+		abort(); /* SHA-256 cannot fail but for want of memory: the xmalloc policy */
+}
+
+int http_token_equal(const unsigned char want[HTTP_TOKEN_DIGEST_LEN], const char *given)
+{
+	unsigned char d[HTTP_TOKEN_DIGEST_LEN];
+	http_token_digest(given, d);
+	return CRYPTO_memcmp(d, want, sizeof d) == 0;
+}
+
+int http_same_site(struct http_server *h, struct evhttp_request *req)
+{
+	const char *site = evhttp_find_header(evhttp_request_get_input_headers(req), "Sec-Fetch-Site");
+	if (site && (strcmp(site, "cross-site") == 0 || strcmp(site, "same-site") == 0))
+		return 0;
+	return http_origin_allowed(h, req);
+}
+
 /* "Authorization: Bearer TOKEN", compared in constant time. */
 static int http_token_ok(struct http_server *h, struct http_request *r)
 {
@@ -326,57 +348,36 @@ static int http_token_ok(struct http_server *h, struct http_request *r)
 		/* What a browser loads by URL (the event stream, the preview frame, a download) cannot carry headers.
 		 */
 		given = evhttp_find_header(&r->query, "access_token");
-	if (given == NULL)
-		return 0;
-	size_t n = strlen(h->token);
-	return strlen(given) == n && CRYPTO_memcmp(given, h->token, n) == 0;
+	return given != NULL && http_token_equal(h->token_digest, given);
 }
 
-/* Splits the decoded path into segments; returns -1 when it has too many or is malformed. */
-static int http_split_path(const char *path, char **segs, size_t *nsegs)
+/*
+ * Without --api-token the API listens on loopback only, and the one way a
+ * web page elsewhere can read it is DNS rebinding: evil.example resolves to
+ * 127.0.0.1 once the page is loaded, and its requests are then same-origin
+ * (no Origin header on GETs) with "Host: evil.example:8025". So without a
+ * token the Host must name loopback: 127.0.0.0/8, ::1, localhost or a name
+ * under .localhost (RFC 6761), any port. No Host (HTTP/1.0 tools) is fine:
+ * browsers always send one. With a token the token is the defence.
+ */
+static int http_host_header_ok(struct http_server *h, struct evhttp_request *req)
 {
-	*nsegs = 0;
-	const char *p = path;
-	if (*p != '/')
-		return -1;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (*p == '\0')
-			break;
-		const char *end = strchr(p, '/');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (*nsegs == HTTP_MAX_PATH_PARTS)
-			return -1;
-		char *raw = xstrndup(p, n);
-		size_t dlen = 0;
-		char *dec = evhttp_uridecode(raw, 0, &dlen);
-		free(raw);
-		if (dec == NULL || strlen(dec) != dlen) { /* %00 in a path segment */
-			free(dec);
-			return -1;
-		}
-		segs[(*nsegs)++] = dec;
-		p += n;
-	}
-	return 0;
+	if (h->token != NULL)
+		return 1;
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	return host == NULL || http_parse_host_local(host);
 }
 
-static int http_route_match(const char *pattern, char **segs, size_t nsegs, struct http_request *r)
+/* RFC 9112 6.3: several Content-Length fields make the framing ambiguous (request smuggling behind a proxy). */
+static int http_framing_ok(struct evhttp_request *req)
 {
-	char buf[128];
-	snprintf(buf, sizeof buf, "%s", pattern);
-	size_t i = 0;
-	r->nparts = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save), i++) {
-		if (i >= nsegs)
-			return 0;
-		if (strcmp(tok, "*") == 0)
-			r->parts[r->nparts++] = segs[i];
-		else if (strcmp(tok, segs[i]) != 0)
-			return 0;
+	struct evkeyval *kv;
+	int n = 0;
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(req), next)
+	{
+		n += strcasecmp(kv->key, "Content-Length") == 0;
 	}
-	return i == nsegs;
+	return n <= 1;
 }
 
 /*
@@ -408,7 +409,18 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
 	if (path == NULL || *path == '\0')
 		path = "/";
-	if (http_split_path(path, segs, &nsegs) < 0) {
+	if (!http_framing_ok(req)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+		http_reply_error(&r, 400, "more than one Content-Length");
+		goto done;
+	}
+	if (!http_host_header_ok(h, req)) {
+		http_reply_error(&r, 403,
+		                 "without --api-token this API answers only requests for a loopback host (127.0.0.1, "
+		                 "[::1], localhost): another Host name means DNS rebinding");
+		goto done;
+	}
+	if (http_parse_path(path, segs, HTTP_MAX_PATH_PARTS, &nsegs) < 0) {
 		http_reply_error(&r, 400, "malformed path");
 		goto done;
 	}
@@ -429,7 +441,7 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	                                                            : 0;
 	unsigned allowed = 0;
 	for (size_t i = 0; i < sizeof http_routes / sizeof http_routes[0]; i++) {
-		if (!http_route_match(http_routes[i].pattern, segs, nsegs, &r))
+		if (!http_parse_route(http_routes[i].pattern, segs, nsegs, r.parts, HTTP_MAX_PATH_PARTS, &r.nparts))
 			continue;
 		allowed |= http_routes[i].methods;
 		if (http_routes[i].methods & want) {
@@ -465,6 +477,8 @@ struct http_server *http_server_new(struct event_base *base, struct store *st, c
 	if (opt)
 		h->opt = *opt;
 	h->token = h->opt.token && *h->opt.token ? xstrdup(h->opt.token) : NULL;
+	if (h->token)
+		http_token_digest(h->token, h->token_digest);
 	h->http = evhttp_new(base);
 	evhttp_set_max_headers_size(h->http, HTTP_MAX_HEADERS_SIZE);
 	evhttp_set_max_body_size(h->http, HTTP_MAX_BODY_SIZE);

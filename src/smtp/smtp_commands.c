@@ -424,7 +424,8 @@ void smtp_session_command(struct smtp_session *s, const char *line, size_t len, 
 	if (smtp_parse_command(line, len, &cmd, &perr) < 0) {
 		smtp_session_parse_error(s, &perr);
 		if (cmd.verb == SMTP_VERB_BDAT) {
-			/* The chunk's length is unknown, so its bytes cannot be skipped: they would be read as commands. */
+			/* The chunk's length is unknown, so its bytes cannot be skipped: they would be read as
+			 * commands. */
 			smtp_session_close_after_reply(s, "unreadable BDAT size");
 		}
 		return;
@@ -490,7 +491,7 @@ static void smtp_session_submit(struct smtp_session *s, const char *transfer)
 	s->srv->cfg.on_message(s->srv->cfg.on_message_arg, m, s->delivery);
 }
 
-void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const char *err)
+static void smtp_delivery_finish(struct smtp_delivery *d, const char *queue_id, const char *err, int no_space)
 {
 	struct smtp_session *s = d->session;
 	s->delivery = NULL;
@@ -506,9 +507,24 @@ void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const cha
 	} else {
 		log_error("session %llu from %s: message not stored: %s", (unsigned long long)s->no, s->client_ip,
 		          err ? err : "unknown error");
-		smtp_reply_nocount(s, 451, "4.3.0", "Error: local storage failure, message not accepted; try again");
+		if (no_space)
+			smtp_reply_nocount(s, 452, "4.3.1",
+			                   "Error: insufficient system storage, message not accepted; try again later");
+		else
+			smtp_reply_nocount(s, 451, "4.3.0",
+			                   "Error: local storage failure, message not accepted; try again");
 	}
 	smtp_session_process(s);
+}
+
+void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const char *err)
+{
+	smtp_delivery_finish(d, queue_id, err, 0);
+}
+
+void smtp_delivery_no_space(struct smtp_delivery *d, const char *err)
+{
+	smtp_delivery_finish(d, NULL, err, 1);
 }
 
 /* The policy checks of docs/ARCHITECTURE.md "Bad input". Returns -1 after replying. */

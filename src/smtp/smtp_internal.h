@@ -117,12 +117,15 @@ struct smtp_session {
 	struct smtp_auth_exchange *auth; /* during SMTP_STATE_AUTH */
 	struct smtp_txn *txn;
 	unsigned errors;
-	int discarding_line;            /* inside a command line longer than the limit */
+	size_t discarding_line;         /* inside a line longer than this limit (0: not discarding) */
+	uint64_t discarded;             /* octets of that line dropped so far */
 	int paused;                     /* not processing input: delayed reply or full output */
 	int eof;                        /* client closed its side */
 	int dead;                       /* connection gone; freed when the store answers */
 	int broken;                     /* a write failed: the client is gone */
 	struct event *timer;            /* error tarpit and greeting delay; created on first use */
+	struct event *deadline;         /* a record (line, chunk piece, handshake) must be done in time */
+	uint64_t record_bytes;          /* BDAT: octets of the chunk read since the last record ended */
 	struct evbuffer *held;          /* replies held back by the tarpit */
 	struct evbuffer *out;           /* replies not yet handed to the socket (smtp_session_flush) */
 	struct smtp_delivery *delivery; /* set while in SMTP_STATE_COMMIT */

@@ -149,6 +149,8 @@ typedef void (*smtp_message_fn)(void *arg, struct smtp_message *m, struct smtp_d
 
 /* queue_id != NULL: stored, answer 250 with it. Otherwise answer 451 (err is logged, not sent). */
 void smtp_delivery_done(struct smtp_delivery *d, const char *queue_id, const char *err);
+/* Not stored because the storage is full: 452 4.3.1 (RFC 3463 "mail system full"), the client retries later. */
+void smtp_delivery_no_space(struct smtp_delivery *d, const char *err);
 
 struct smtp_server_config {
 	const char *hostname; /* in the greeting and EHLO reply */

@@ -52,10 +52,14 @@
 #define SMTP_OUTPUT_HIGH_WATER (64 * 1024)
 /* Bytes looked at to classify the first input. */
 #define SMTP_SNIFF_BYTES 512
+/* BDAT: a chunk counts as records of this many octets for the record deadline. */
+#define SMTP_BDAT_RECORD (64 * 1024)
 
 static void smtp_session_free(struct smtp_session *s);
 static void smtp_session_flush(struct smtp_session *s);
 static void smtp_session_start_tls(struct smtp_session *s, int implicit);
+static void smtp_session_deadline_start(struct smtp_session *s);
+static void smtp_session_deadline_stop(struct smtp_session *s);
 static void smtp_session_read_cb(struct bufferevent *bev, void *arg);
 static void smtp_session_write_cb(struct bufferevent *bev, void *arg);
 static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -246,6 +250,8 @@ static void smtp_session_free(struct smtp_session *s)
 	}
 	if (s->timer)
 		evtimer_del(s->timer);
+	if (s->deadline)
+		evtimer_del(s->deadline);
 	if (!s->dead) {
 		smtp_server_session_removed(s->srv, s);
 		smtp_session_end_record(s);
@@ -260,6 +266,8 @@ static void smtp_session_free(struct smtp_session *s)
 	smtp_session_auth_free(s);
 	if (s->timer)
 		event_free(s->timer);
+	if (s->deadline)
+		event_free(s->deadline);
 	if (s->held)
 		evbuffer_free(s->held);
 	if (s->out)
@@ -415,11 +423,13 @@ static void smtp_session_start_tls(struct smtp_session *s, int implicit)
 	s->state = SMTP_STATE_HANDSHAKE;
 	smtp_transcript_addf(s, '*', "%s", implicit ? "TLS handshake (implicit TLS)" : "TLS handshake (STARTTLS)");
 	smtp_session_setup_bev(s);
+	smtp_session_deadline_start(s);
 }
 
 static void smtp_session_tls_ready(struct smtp_session *s)
 {
 	struct tls_session_info info;
+	smtp_session_deadline_stop(s);
 	tls_session_info_get(s->ssl, &info);
 	s->tls = 1;
 	free(s->rec.tls_version);
@@ -579,6 +589,80 @@ static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---------- input ---------- */
 
+/* RFC 5321 4.5.3.2: 421 and close. The caller must not touch s afterwards. */
+static void smtp_session_timed_out(struct smtp_session *s)
+{
+	char line[300];
+	snprintf(line, sizeof line, "421 4.4.2 %s Error: timeout exceeded, closing connection", s->srv->hostname);
+	smtp_reply_line(s, line);
+	smtp_session_close_after_reply(s, "idle timeout");
+	smtp_session_flush(s);
+}
+
+/*
+ * The record deadline. The idle timeout is a limit per read: libevent
+ * starts it again whenever a byte arrives, so a client sending one byte a
+ * second (slowloris) would keep its session forever. As with Postfix's
+ * smtpd_per_record_deadline, a record must also be complete within the idle
+ * timeout once it has begun: a command line or SASL response, a line of
+ * DATA, 64 KiB of a BDAT chunk (or the chunk's end), a TLS handshake.
+ * Between records only the idle timeout counts, and while we are the slow
+ * party (the store, the error delay, a client that does not read its
+ * replies) the deadline is ignored and starts again with the next input.
+ */
+static void smtp_session_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+	long long ms = (long long)smtp_session_limits(s)->idle_timeout_ms;
+	if (s->state == SMTP_STATE_HANDSHAKE) {
+		smtp_diag(s, SMTP_DIAG_TLS_HANDSHAKE_FAILED, "the TLS handshake did not finish within %lld ms", ms);
+		s->rec.end_reason = "TLS handshake timed out";
+		s->broken = 1;
+		smtp_session_free(s);
+		return;
+	}
+	if (s->bev == NULL || s->paused || s->state == SMTP_STATE_COMMIT || s->state == SMTP_STATE_CLOSING)
+		return;
+	const char *record = s->state == SMTP_STATE_DATA   ? "line of message data"
+	                     : s->state == SMTP_STATE_BDAT ? "BDAT chunk"
+	                     : s->state == SMTP_STATE_AUTH ? "SASL response"
+	                                                   : "command line";
+	smtp_diag(s, SMTP_DIAG_IDLE_TIMEOUT, "a %s was not complete %lld ms after it began (one byte at a time?)",
+	          record, ms);
+	smtp_session_timed_out(s);
+}
+
+/* A record has begun: the deadline runs from now unless it already runs. */
+static void smtp_session_deadline_start(struct smtp_session *s)
+{
+	int64_t ms = smtp_session_limits(s)->idle_timeout_ms;
+	if (ms <= 0)
+		return;
+	if (s->deadline == NULL)
+		s->deadline = evtimer_new(s->srv->base, smtp_session_deadline_cb, s);
+	else if (evtimer_pending(s->deadline, NULL))
+		return;
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+	evtimer_add(s->deadline, &tv);
+}
+
+/* A record is complete. */
+static void smtp_session_deadline_stop(struct smtp_session *s)
+{
+	if (s->deadline)
+		evtimer_del(s->deadline);
+}
+
+/* Waiting for input in the middle of a record? */
+static int smtp_session_mid_record(struct smtp_session *s, struct evbuffer *in)
+{
+	if (s->state == SMTP_STATE_DATA)
+		return s->txn->reader.state != SMTP_DATA_LINE_START;
+	if (s->state == SMTP_STATE_BDAT)
+		return s->chunk_remaining > 0;
+	return evbuffer_get_length(in) > 0 || s->discarding_line;
+}
+
 /* DATA content: returns 1 when it made progress. */
 static int smtp_session_read_data(struct smtp_session *s, struct evbuffer *in)
 {
@@ -587,6 +671,8 @@ static int smtp_session_read_data(struct smtp_session *s, struct evbuffer *in)
 		return 0;
 	struct smtp_txn *t = s->txn;
 	size_t used = smtp_data_feed(&t->reader, v.iov_base, v.iov_len, &t->data);
+	if (memchr(v.iov_base, '\n', used) != NULL)
+		smtp_session_deadline_stop(s); /* a line ended */
 	evbuffer_drain(in, used);
 	if (t->reader.state == SMTP_DATA_DONE)
 		smtp_session_data_done(s);
@@ -608,6 +694,11 @@ static int smtp_session_read_chunk(struct smtp_session *s, struct evbuffer *in)
 		evbuffer_drain(in, n);
 	}
 	s->chunk_remaining -= n;
+	s->record_bytes += n;
+	if (s->chunk_remaining == 0 || s->record_bytes >= SMTP_BDAT_RECORD) {
+		s->record_bytes = 0;
+		smtp_session_deadline_stop(s);
+	}
 	if (s->chunk_remaining == 0)
 		smtp_session_chunk_done(s);
 	return 1;
@@ -632,17 +723,23 @@ static int smtp_session_read_line(struct smtp_session *s, struct evbuffer *in)
 	if (p.pos < 0) {
 		size_t avail = evbuffer_get_length(in);
 		if (avail > max) {
-			/* Too long already: drop it and answer when its end arrives. */
+			/* Too long already: drop it and answer when its end arrives (with the limit that applied). */
 			evbuffer_drain(in, avail);
-			s->discarding_line = 1;
+			if (!s->discarding_line)
+				s->discarding_line = max;
+			s->discarded += avail;
 		}
 		return 0;
 	}
 	size_t total = (size_t)p.pos + eol_len;
+	smtp_session_deadline_stop(s);
 	if (s->discarding_line || total > max) {
 		evbuffer_drain(in, total);
+		if (s->discarding_line)
+			max = s->discarding_line;
+		smtp_transcript_addf(s, 'C', "[line of %llu octets]", (unsigned long long)(s->discarded + total));
 		s->discarding_line = 0;
-		smtp_transcript_addf(s, 'C', "[line of %zu octets]", total);
+		s->discarded = 0;
 		if (s->state == SMTP_STATE_AUTH) {
 			smtp_session_auth_response(s, NULL, 0); /* too long: the exchange fails */
 			return 1;
@@ -706,8 +803,11 @@ static int smtp_session_consume(struct smtp_session *s)
 			progress = smtp_session_read_chunk(s, in);
 		else
 			progress = smtp_session_read_line(s, in);
-		if (!progress)
+		if (!progress) {
+			if (smtp_session_mid_record(s, in))
+				smtp_session_deadline_start(s);
 			return 1;
+		}
 	}
 }
 
@@ -781,12 +881,7 @@ static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg
 			else
 				smtp_diag(s, SMTP_DIAG_IDLE_TIMEOUT, "no input for %lld ms in state %d",
 				          (long long)smtp_session_limits(s)->idle_timeout_ms, (int)s->state);
-			char line[300];
-			snprintf(line, sizeof line, "421 4.4.2 %s Error: timeout exceeded, closing connection",
-			         s->srv->hostname);
-			smtp_reply_line(s, line);
-			smtp_session_close_after_reply(s, "idle timeout");
-			smtp_session_flush(s);
+			smtp_session_timed_out(s);
 			return;
 		}
 		/* The client does not read what we write. */

@@ -83,9 +83,11 @@ void store_message_free(struct store_message *m);
 
 /*
  * status: 0 committed; -1 the store could not keep the message (err says
- * why; the session answers 451 so the client retries). Runs on the thread
- * that calls store_run_completions().
+ * why; the session answers 451 so the client retries); STORE_NO_SPACE the
+ * same because the disk or the database is full (the session answers
+ * 452 4.3.1). Runs on the thread that calls store_run_completions().
  */
+#define STORE_NO_SPACE (-2)
 typedef void (*store_done_fn)(void *arg, uint64_t id, int status, const char *err);
 
 /* Returns NULL and fills err when the folder cannot be used (locked, unwritable, corrupt). */

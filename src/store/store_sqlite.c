@@ -449,6 +449,17 @@ static int store_sqlite_open_writer(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_busy_timeout(st->wdb, STORE_BUSY_TIMEOUT_MS);
+	/*
+	 * SQLite opens a file it may not write read-only, without an error; every
+	 * message would then fail at DATA. Say so at start instead.
+	 */
+	if (sqlite3_db_readonly(st->wdb, "main") == 1) {
+		snprintf(err, errlen,
+		         "%s is read-only (file permissions or a read-only mount); mailscope must write its store: "
+		         "fix the permissions or use another --data folder",
+		         st->db_path);
+		return -1;
+	}
 
 	/* The first read of the schema is what tells a database from anything else. */
 	int64_t tables = 0, app_id = 0;

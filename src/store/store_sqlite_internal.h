@@ -57,7 +57,7 @@
  * and stops a step after STORE_INDEX_STEP_MS, so that a submitted batch
  * waits for one short step at most.
  */
-#define STORE_INDEX_STEP    256
+#define STORE_INDEX_STEP 256
 /* The indexer waits for this long without a batch before it runs (store_writer.c). */
 #define STORE_INDEX_IDLE_MS 100
 #define STORE_INDEX_STEP_MS 50
@@ -124,6 +124,7 @@ struct store_job {
 	char *cc_json;
 	/* Outcome, read by store_run_completions(): 1 undecided, 0 committed, -1 failed (sessions: lost). */
 	int status;
+	int no_space; /* failed because the disk or the database is full (SQLITE_FULL) */
 	char *err;
 };
 

@@ -383,14 +383,22 @@ static void store_sqlite_write_lose_sessions(struct store_job **jobs, size_t n, 
 		log_warn("store: %zu session(s) not kept: %s", lost, why);
 }
 
+/* Did the last statement fail for want of space (a full disk, or SQLite's own size limits)? */
+static int store_sqlite_write_no_space(struct store *st)
+{
+	return (sqlite3_extended_errcode(st->wdb) & 0xff) == SQLITE_FULL;
+}
+
 /* Marks every job of the batch that has not failed on its own as failed with why. */
 static void store_sqlite_write_fail_all(struct store *st, struct store_job **jobs, size_t n, const char *why)
 {
 	size_t failed = 0, changes = 0;
+	int no_space = store_sqlite_write_no_space(st);
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->kind == STORE_JOB_SESSION || jobs[i]->status == -1)
 			continue;
 		jobs[i]->status = -1;
+		jobs[i]->no_space = no_space;
 		free(jobs[i]->err);
 		jobs[i]->err = xstrdup(why);
 		jobs[i]->affected = 0;
@@ -490,6 +498,7 @@ static int store_sqlite_write_try(struct store *st, struct store_job **jobs, siz
 				return 1;
 			}
 			job->err = err;
+			job->no_space = store_sqlite_write_no_space(st);
 			store_sqlite_write_fail_all(st, jobs, n, err);
 			return 0;
 		}

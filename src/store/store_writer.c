@@ -646,7 +646,7 @@ void store_run_completions(struct store *st)
 			if (job->status == 0)
 				job->done(job->arg, job->m->id, 0, NULL);
 			else
-				job->done(job->arg, job->m->id, -1,
+				job->done(job->arg, job->m->id, job->no_space ? STORE_NO_SPACE : -1,
 				          job->err ? job->err : "the store could not keep the message");
 		} else if (job->change_done != NULL) {
 			if (job->status == 0)

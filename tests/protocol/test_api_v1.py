@@ -275,7 +275,7 @@ def test_wait(srv):
     R.check(all(o and o[0][0] == 200 for o in outs), "all 100 waiters answered")
     # A waiter whose client leaves is dropped.
     s = socket.create_connection(srv.http, timeout=5)
-    s.sendall(b"GET /api/v1/wait?inbox=gone@example.test&timeout=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/v1/wait?inbox=gone@example.test&timeout=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     time.sleep(0.3)
     s.close()
     time.sleep(0.3)
@@ -288,7 +288,7 @@ def test_events(srv):
     status, h, body = get(srv, "/api/v1/events", headers={"Origin": "https://evil.example"})
     R.check(status == 403, "events refuse a foreign Origin")
     s = socket.create_connection((host, port), timeout=10)
-    s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nOrigin: http://%s:%d\r\n\r\n" % (host, port)).encode())
+    s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://%s:%d\r\n\r\n" % (host, port)).encode())
     time.sleep(0.3)
     send_simple(srv, "kim@example.test", "evented")
     data = b""
