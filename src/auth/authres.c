@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "auth/arc.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
 #include "auth/spf.h"
@@ -125,6 +126,17 @@ char *authres_build(const struct authres_input *in, int fold)
 			buf_append_str(&b, " header.from=");
 			authres_value(&b, d->from_domain);
 		}
+		any = 1;
+	}
+	if (in->arc) {
+		const struct arc_outcome *a = in->arc;
+		const char *r = arc_result_name(a->result);
+		authres_sep(&b, fold);
+		buf_printf(&b, "arc=%s", r);
+		authres_reason(&b, r, a->result == ARC_RESULT_FAIL ? a->reason : NULL);
+		/* RFC 8617 7.1's header.oldest-pass: only when an older set's AMS no longer verifies. */
+		if (a->result == ARC_RESULT_PASS && a->oldest_pass > 1)
+			buf_printf(&b, " header.oldest-pass=%u", a->oldest_pass);
 		any = 1;
 	}
 	if (!any) {

@@ -10,8 +10,9 @@
  * One resinfo per DKIM signature (2.7.1; "dkim=none" without any); a result
  * that is not pass carries reason="..." (2.2). SPF that was not checked is
  * left out rather than reported as "none" (which would claim there is no
- * record); so is ARC, which mailscope does not check yet. Values that are
- * not tokens are quoted (RFC 2045 token / quoted-string).
+ * record). ARC (RFC 8617 7.1) is arc=none, pass or fail, with
+ * header.oldest-pass when an older set's AMS no longer verifies. Values
+ * that are not tokens are quoted (RFC 2045 token / quoted-string).
  */
 #ifndef MAILSCOPE_AUTH_AUTHRES_H
 #define MAILSCOPE_AUTH_AUTHRES_H
@@ -21,12 +22,14 @@
 struct spf_outcome;
 struct dkim_outcome;
 struct dmarc_outcome;
+struct arc_outcome;
 
 struct authres_input {
 	const char *authserv_id;           /* "mailscope" when NULL */
 	const struct spf_outcome *spf;     /* NULL: not checked (left out) */
 	const struct dkim_outcome *dkim;   /* NULL: not checked (left out); n == 0: dkim=none */
 	const struct dmarc_outcome *dmarc; /* NULL: not checked (left out) */
+	const struct arc_outcome *arc;     /* NULL: not checked (left out) */
 };
 
 /*

@@ -10,6 +10,7 @@
  * over the whole check turns the unanswered ones into temperror.
  */
 #include "auth/dkim.h"
+#include "auth/auth_async.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -24,6 +25,7 @@
 
 #include "auth/dkim_canon.h"
 #include "auth/dkim_parse.h"
+#include "auth/dkim_verify.h"
 #include "auth/dns.h"
 #include "core/buf.h"
 #include "core/json_text.h"
@@ -73,14 +75,14 @@ static void dkim_decide(struct dkim_item *it, enum dkim_result r, const char *co
 	it->res->reason = xstrdup(buf);
 }
 
-static const EVP_MD *dkim_md(enum dkim_alg a)
+const EVP_MD *dkim_verify_md(enum dkim_alg a)
 {
 	return a == DKIM_ALG_RSA_SHA1 ? EVP_sha1() : EVP_sha256();
 }
 
 /* The fields h= names, each matched from the bottom up, one instance per mention (5.4.2). */
-static void dkim_collect_headers(const struct dkim_message *m, const struct dkim_signature *s, size_t self,
-                                 struct buf *out)
+void dkim_verify_signed_headers(const struct dkim_message *m, const struct dkim_signature *s, size_t self,
+                                struct buf *out)
 {
 	unsigned char *used = xcalloc(m->nfields ? m->nfields : 1, 1);
 	/* The signature's own field is not one of the fields h= names: when it was signed, it did not exist yet
@@ -174,9 +176,9 @@ static void dkim_prepare(struct dkim_item *it, const struct dkim_message *m, siz
 		}
 		hashed = (size_t)s->l;
 	}
-	EVP_Digest(body.data, hashed, it->body_hash, &it->body_hash_len, dkim_md(s->alg), NULL);
+	EVP_Digest(body.data, hashed, it->body_hash, &it->body_hash_len, dkim_verify_md(s->alg), NULL);
 	buf_free(&body);
-	dkim_collect_headers(m, s, field, &it->signed_data);
+	dkim_verify_signed_headers(m, s, field, &it->signed_data);
 }
 
 /* The key from p=: SubjectPublicKeyInfo or a raw RSAPublicKey for rsa (3.6.1), 32 raw bytes for ed25519. */
@@ -206,88 +208,111 @@ static EVP_PKEY *dkim_load_key(const struct dkim_key *k, char *err, size_t errle
 	return pk;
 }
 
-static int dkim_verify_sig(const struct dkim_item *it, EVP_PKEY *pk)
+int dkim_verify_data(const struct dkim_signature *s, const uint8_t *data, size_t len, EVP_PKEY *pk)
 {
-	const struct dkim_signature *s = &it->sig;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok;
 	if (s->alg == DKIM_ALG_ED25519_SHA256) {
 		/* RFC 8463 3: Ed25519 (pure) over the SHA-256 of the signed data. */
 		unsigned char h[32];
 		unsigned hl = 0;
-		EVP_Digest(it->signed_data.data, it->signed_data.len, h, &hl, EVP_sha256(), NULL);
+		EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL);
 		ok = EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pk) == 1 &&
 		     EVP_DigestVerify(ctx, s->b, s->b_len, h, hl) == 1;
 	} else {
-		ok = EVP_DigestVerifyInit(ctx, NULL, dkim_md(s->alg), NULL, pk) == 1 &&
-		     EVP_DigestVerify(ctx, s->b, s->b_len, it->signed_data.data, it->signed_data.len) == 1;
+		ok = EVP_DigestVerifyInit(ctx, NULL, dkim_verify_md(s->alg), NULL, pk) == 1 &&
+		     EVP_DigestVerify(ctx, s->b, s->b_len, data, len) == 1;
 	}
 	EVP_MD_CTX_free(ctx);
 	return ok;
 }
 
-/* 6.1.2 and 6.1.3 once the key's TXT answer is there. */
-static void dkim_finish(struct dkim_item *it, const struct dns_answer *a)
+static int dkim_key_fail(struct dkim_key_use *u, enum dkim_result r, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int dkim_key_fail(struct dkim_key_use *u, enum dkim_result r, const char *code, const char *fmt, ...)
 {
-	struct dkim_signature *s = &it->sig;
+	u->result = r;
+	u->code = code;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(u->reason, sizeof u->reason, fmt, ap);
+	va_end(ap);
+	EVP_PKEY_free(u->pk);
+	u->pk = NULL;
+	return -1;
+}
+
+int dkim_verify_key(const struct dns_answer *a, const struct dkim_signature *s, struct dkim_key_use *u)
+{
 	char err[256] = "";
-	if (a->rcode == DNS_SERVFAIL || a->rcode == DNS_TIMEOUT) {
-		dkim_decide(it, DKIM_RESULT_TEMPERROR, "dns_error", "the key %s could not be fetched: %s%s%s", a->qname,
-		            dns_rcode_name(a->rcode), a->why ? ": " : "", a->why ? a->why : "");
-		return;
-	}
-	if (a->rcode != DNS_OK || a->n == 0) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_not_found", "no key at %s (%s)", a->qname,
-		            dns_rcode_name(a->rcode));
-		return;
-	}
+	memset(u, 0, sizeof *u);
+	if (a->rcode == DNS_SERVFAIL || a->rcode == DNS_TIMEOUT)
+		return dkim_key_fail(u, DKIM_RESULT_TEMPERROR, "dns_error", "the key %s could not be fetched: %s%s%s",
+		                     a->qname, dns_rcode_name(a->rcode), a->why ? ": " : "", a->why ? a->why : "");
+	if (a->rcode != DNS_OK || a->n == 0)
+		return dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_not_found", "no key at %s (%s)", a->qname,
+		                     dns_rcode_name(a->rcode));
 	/* Several records: the first that parses is used (3.6.2.2 leaves the choice to the verifier). */
 	struct dkim_key key;
 	int have = 0;
 	for (size_t i = 0; i < a->n && !have; i++)
 		if (dkim_key_parse(a->rr[i].text, a->rr[i].len, &key, err, sizeof err) == 0)
 			have = 1;
-	if (!have) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_syntax", "the key record at %s: %s", a->qname, err);
-		return;
-	}
-	it->res->testing = key.testing;
+	if (!have)
+		return dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_syntax", "the key record at %s: %s", a->qname, err);
+	u->testing = key.testing;
 	enum dkim_key_type want = s->alg == DKIM_ALG_ED25519_SHA256 ? DKIM_KEY_ED25519 : DKIM_KEY_RSA;
-	EVP_PKEY *pk = NULL;
+	int rc = 0;
 	if (key.revoked) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_revoked", "the key at %s is revoked (empty p=)", a->qname);
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_revoked", "the key at %s is revoked (empty p=)",
+		                   a->qname);
 	} else if (key.k != want) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_type_mismatch",
-		            "the key at %s is k=%s, the signature is a=%s", a->qname,
-		            key.k == DKIM_KEY_ED25519 ? "ed25519" : "rsa", s->a);
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_type_mismatch",
+		                   "the key at %s is k=%s, the signature is a=%s", a->qname,
+		                   key.k == DKIM_KEY_ED25519 ? "ed25519" : "rsa", s->a);
 	} else if (s->alg == DKIM_ALG_RSA_SHA1 ? !key.allows_sha1 : !key.allows_sha256) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "hash_not_allowed", "the key at %s does not allow %s (its h=)",
-		            a->qname, s->alg == DKIM_ALG_RSA_SHA1 ? "sha1" : "sha256");
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "hash_not_allowed",
+		                   "the key at %s does not allow %s (its h=)", a->qname,
+		                   s->alg == DKIM_ALG_RSA_SHA1 ? "sha1" : "sha256");
 	} else if (!key.email_service) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_syntax", "the key at %s is not for email (its s=)",
-		            a->qname);
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_syntax", "the key at %s is not for email (its s=)",
+		                   a->qname);
 	} else if (key.strict && strcasecmp(strrchr(s->i, '@') + 1, s->d) != 0) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "strict_subdomain",
-		            "the key says t=s but i=%s is a subdomain of d=%s", s->i, s->d);
-	} else if ((pk = dkim_load_key(&key, err, sizeof err)) == NULL) {
-		dkim_decide(it, DKIM_RESULT_PERMERROR, "key_syntax", "the key at %s: %s", a->qname, err);
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "strict_subdomain",
+		                   "the key says t=s but i=%s is a subdomain of d=%s", s->i, s->d);
+	} else if ((u->pk = dkim_load_key(&key, err, sizeof err)) == NULL) {
+		rc = dkim_key_fail(u, DKIM_RESULT_PERMERROR, "key_syntax", "the key at %s: %s", a->qname, err);
 	}
 	dkim_key_free(&key);
-	if (it->decided) {
-		EVP_PKEY_free(pk);
+	if (rc != 0)
+		return rc;
+	int bits = EVP_PKEY_get_bits(u->pk);
+	u->bits = bits > 0 ? (unsigned)bits : 0;
+	if (want == DKIM_KEY_RSA && bits < DKIM_MIN_RSA_BITS)
+		return dkim_key_fail(u, DKIM_RESULT_FAIL, "key_too_small",
+		                     "the key at %s has %d bits; RFC 8301 3.2 requires at least %d", a->qname, bits,
+		                     DKIM_MIN_RSA_BITS);
+	return 0;
+}
+
+/* 6.1.2 and 6.1.3 once the key's TXT answer is there. */
+static void dkim_finish(struct dkim_item *it, const struct dns_answer *a)
+{
+	struct dkim_signature *s = &it->sig;
+	struct dkim_key_use u;
+	int rc = dkim_verify_key(a, s, &u);
+	it->res->testing = u.testing;
+	it->res->key_bits = u.bits;
+	if (rc != 0) {
+		dkim_decide(it, u.result, u.code, "%s", u.reason);
 		return;
 	}
-	int bits = EVP_PKEY_get_bits(pk);
-	it->res->key_bits = bits > 0 ? (unsigned)bits : 0;
-	if (want == DKIM_KEY_RSA && bits < DKIM_MIN_RSA_BITS) {
-		dkim_decide(it, DKIM_RESULT_FAIL, "key_too_small",
-		            "the key at %s has %d bits; RFC 8301 3.2 requires at least %d", a->qname, bits,
-		            DKIM_MIN_RSA_BITS);
-	} else if (it->body_hash_len != s->bh_len || memcmp(it->body_hash, s->bh, s->bh_len) != 0) {
+	if (it->body_hash_len != s->bh_len || memcmp(it->body_hash, s->bh, s->bh_len) != 0) {
 		dkim_decide(it, DKIM_RESULT_FAIL, "body_hash_mismatch",
 		            "the body hash does not match bh=: the body was changed after signing%s",
 		            s->has_l ? " (within the l= signed part)" : "");
-	} else if (!dkim_verify_sig(it, pk)) {
+	} else if (!dkim_verify_data(s, it->signed_data.data, it->signed_data.len, u.pk)) {
 		dkim_decide(
 		        it, DKIM_RESULT_FAIL, "signature_mismatch",
 		        "the body hash matches but the signature does not verify: a signed header field was changed, "
@@ -304,7 +329,7 @@ static void dkim_finish(struct dkim_item *it, const struct dns_answer *a)
 		dkim_decide(it, DKIM_RESULT_PASS, "pass", "verified with the key at %s%s", a->qname,
 		            it->res->testing ? " (the key is in testing mode, t=y)" : "");
 	}
-	EVP_PKEY_free(pk);
+	EVP_PKEY_free(u.pk);
 }
 
 /* ---- the asynchronous check ---- */
@@ -413,13 +438,8 @@ struct dkim_check *dkim_check_start(struct dns_resolver *r, const struct dkim_re
 	dkim_message_free(&m);
 
 	struct event_base *base = dns_resolver_base(r);
-	c->kick = evtimer_new(base, dkim_check_kick, c);
-	struct timeval zero = {0, 0};
-	evtimer_add(c->kick, &zero);
 	c->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DKIM_DEFAULT_TIMEOUT_MS;
-	c->deadline = evtimer_new(base, dkim_check_timeout, c);
-	struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-	evtimer_add(c->deadline, &tv);
+	auth_async_start(base, &c->kick, dkim_check_kick, &c->deadline, dkim_check_timeout, c->timeout_ms, c);
 	return c;
 }
 

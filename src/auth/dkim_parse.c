@@ -285,19 +285,64 @@ static int dkim_parse_canon(const char *w, enum dkim_canon *c)
 	return 0;
 }
 
+/* h=: valid names, at most DKIM_MAX_SIGNED_HEADERS, From among them (5.4); an AMS must not sign ARC-Seal. */
+static int dkim_parse_h(const char *h, enum dkim_sig_kind kind, struct dkim_signature *out, char *err, size_t errlen)
+{
+	out->nh = dkim_split(h, ':', &out->h);
+	if (out->nh > DKIM_MAX_SIGNED_HEADERS)
+		FAIL("h= names %zu header fields (at most %d)", out->nh, DKIM_MAX_SIGNED_HEADERS);
+	int has_from = 0;
+	for (size_t i = 0; i < out->nh; i++) {
+		const char *n = out->h[i];
+		if (n[0] == '\0')
+			FAIL("h= has an empty header name");
+		for (const char *p = n; *p; p++)
+			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e || *p == ':')
+				FAIL("h= has an invalid header name \"%.40s\"", n);
+		if (strcasecmp(n, "from") == 0)
+			has_from = 1;
+		if (kind == DKIM_SIG_ARC_AMS && strcasecmp(n, "arc-seal") == 0)
+			FAIL("h= names ARC-Seal, which an ARC-Message-Signature must not sign (RFC 8617 4.1.2)");
+	}
+	if (!has_from)
+		FAIL("h= does not include From (RFC 6376 5.4: From must be signed)");
+	return 0;
+fail:
+	return -1;
+}
+
 int dkim_signature_parse(const char *value, size_t len, struct dkim_signature *out, char *err, size_t errlen)
+{
+	return dkim_signature_parse_kind(value, len, DKIM_SIG_DKIM, out, err, errlen);
+}
+
+/*
+ * One parser for the three signatures: ARC's AMS is a DKIM-Signature without v= (ignored when seen) whose i= is
+ * the instance (RFC 8617 4.1.2); the AS has no bh=, c= or h= (4.1.3: h= makes it invalid) and is always relaxed.
+ * i= and cv= of ARC are read by arc_parse.c; here an ARC signature's AUID is "@" d.
+ */
+int dkim_signature_parse_kind(const char *value, size_t len, enum dkim_sig_kind kind, struct dkim_signature *out,
+                              char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	struct dkim_tag_list tl;
 	if (dkim_tag_list_parse(value, len, &tl, err, errlen) != 0)
 		return -1;
-	static const char *const required[] = {"v", "a", "b", "bh", "d", "h", "s"};
-	for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+	static const char *const required_dkim[] = {"v", "a", "b", "bh", "d", "h", "s"};
+	static const char *const required_ams[] = {"a", "b", "bh", "d", "h", "s"};
+	static const char *const required_seal[] = {"a", "b", "d", "s"};
+	const char *const *required = kind == DKIM_SIG_DKIM      ? required_dkim
+	                              : kind == DKIM_SIG_ARC_AMS ? required_ams
+	                                                         : required_seal;
+	size_t nrequired = kind == DKIM_SIG_DKIM ? 7 : kind == DKIM_SIG_ARC_AMS ? 6 : 4;
+	for (size_t i = 0; i < nrequired; i++)
 		if (dkim_tag_get(&tl, required[i]) == NULL)
 			FAIL("the required tag %s= is missing", required[i]);
 
-	if (strcmp(dkim_tag_get(&tl, "v"), "1") != 0)
+	if (kind == DKIM_SIG_DKIM && strcmp(dkim_tag_get(&tl, "v"), "1") != 0)
 		FAIL("v=%s is not version 1", dkim_tag_get(&tl, "v"));
+	if (kind == DKIM_SIG_ARC_SEAL && dkim_tag_get(&tl, "h") != NULL)
+		FAIL("an ARC-Seal must not have h= (RFC 8617 4.1.3)");
 
 	out->a = dkim_lower(dkim_tag_get(&tl, "a"));
 	if (strcmp(out->a, "rsa-sha256") == 0)
@@ -313,11 +358,13 @@ int dkim_signature_parse(const char *value, size_t len, struct dkim_signature *o
 	if (dkim_base64_decode(b, strlen(b), &out->b, &out->b_len) != 0 || out->b_len == 0)
 		FAIL("b= is not base64 or is empty");
 	const char *bh = dkim_tag_get(&tl, "bh");
-	if (dkim_base64_decode(bh, strlen(bh), &out->bh, &out->bh_len) != 0 || out->bh_len == 0)
+	if (kind != DKIM_SIG_ARC_SEAL &&
+	    (dkim_base64_decode(bh, strlen(bh), &out->bh, &out->bh_len) != 0 || out->bh_len == 0))
 		FAIL("bh= is not base64 or is empty");
 
-	const char *c = dkim_tag_get(&tl, "c");
-	out->c_header = out->c_body = DKIM_CANON_SIMPLE;
+	const char *c = kind == DKIM_SIG_ARC_SEAL ? NULL : dkim_tag_get(&tl, "c");
+	/* RFC 8617 5.1.1: the seal is always relaxed header canonicalization. */
+	out->c_header = out->c_body = kind == DKIM_SIG_ARC_SEAL ? DKIM_CANON_RELAXED : DKIM_CANON_SIMPLE;
 	if (c) {
 		char hc[16] = "", bc[16] = "";
 		const char *slash = strchr(c, '/');
@@ -339,24 +386,9 @@ int dkim_signature_parse(const char *value, size_t len, struct dkim_signature *o
 	if (!dkim_domain_valid(out->s))
 		FAIL("s=%.80s is not a selector", out->s);
 
-	out->nh = dkim_split(dkim_tag_get(&tl, "h"), ':', &out->h);
-	if (out->nh > DKIM_MAX_SIGNED_HEADERS)
-		FAIL("h= names %zu header fields (at most %d)", out->nh, DKIM_MAX_SIGNED_HEADERS);
-	int has_from = 0;
-	for (size_t i = 0; i < out->nh; i++) {
-		const char *n = out->h[i];
-		if (n[0] == '\0')
-			FAIL("h= has an empty header name");
-		for (const char *p = n; *p; p++)
-			if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e || *p == ':')
-				FAIL("h= has an invalid header name \"%.40s\"", n);
-		if (strcasecmp(n, "from") == 0)
-			has_from = 1;
-	}
-	if (!has_from)
-		FAIL("h= does not include From (RFC 6376 5.4: From must be signed)");
-
-	const char *i = dkim_tag_get(&tl, "i");
+	if (kind != DKIM_SIG_ARC_SEAL && dkim_parse_h(dkim_tag_get(&tl, "h"), kind, out, err, errlen) != 0)
+		goto fail;
+	const char *i = kind == DKIM_SIG_DKIM ? dkim_tag_get(&tl, "i") : NULL;
 	if (i) {
 		const char *at = strrchr(i, '@');
 		if (at == NULL)

@@ -89,6 +89,14 @@ const char *dkim_tag_get(const struct dkim_tag_list *l, const char *name);
 
 /* A DKIM-Signature field's value (after the colon): 0 and *out, or -1 with the reason (permerror). */
 int dkim_signature_parse(const char *value, size_t len, struct dkim_signature *out, char *err, size_t errlen);
+
+/*
+ * The same for ARC (RFC 8617): an ARC-Message-Signature (no v=; i= is the instance, read by arc_parse.c, and
+ * the AUID is "@" d; h= must not name ARC-Seal) or an ARC-Seal (a b d s required; no h=; no bh=; relaxed).
+ */
+enum dkim_sig_kind { DKIM_SIG_DKIM, DKIM_SIG_ARC_AMS, DKIM_SIG_ARC_SEAL };
+int dkim_signature_parse_kind(const char *value, size_t len, enum dkim_sig_kind kind, struct dkim_signature *out,
+                              char *err, size_t errlen);
 void dkim_signature_free(struct dkim_signature *s);
 
 /* A key record's TXT text: 0 and *out, or -1 with the reason (permerror). */

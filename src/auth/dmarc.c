@@ -8,6 +8,7 @@
  * runs inside dmarc_check_start().
  */
 #include "auth/dmarc.h"
+#include "auth/auth_async.h"
 
 #include <ctype.h>
 #include <event2/event.h>
@@ -427,13 +428,8 @@ struct dmarc_check *dmarc_check_start(struct dns_resolver *r, const struct dmarc
 				c->dkim_pass[c->ndkim_pass++] = xstrdup(req->dkim->sigs[i].domain);
 	}
 	struct event_base *base = dns_resolver_base(r);
-	c->kick = evtimer_new(base, dmarc_kick, c);
-	struct timeval zero = {0, 0};
-	evtimer_add(c->kick, &zero);
 	c->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : DMARC_DEFAULT_TIMEOUT_MS;
-	c->deadline = evtimer_new(base, dmarc_timeout, c);
-	struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-	evtimer_add(c->deadline, &tv);
+	auth_async_start(base, &c->kick, dmarc_kick, &c->deadline, dmarc_timeout, c->timeout_ms, c);
 	return c;
 }
 

@@ -9,6 +9,7 @@
  * with temperror (RFC 7208 4.6.4).
  */
 #include "auth/spf.h"
+#include "auth/auth_async.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -230,13 +231,8 @@ struct spf_check *spf_check_start(struct dns_resolver *r, const struct spf_reque
 	copy.receiver = c->receiver;
 	spf_input_init(&c->in, &copy, c->error, sizeof c->error);
 	struct event_base *base = dns_resolver_base(r);
-	c->kick = evtimer_new(base, spf_check_kick, c);
-	struct timeval now = {0, 0};
-	evtimer_add(c->kick, &now);
 	c->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : SPF_DEFAULT_TIMEOUT_MS;
-	c->deadline = evtimer_new(base, spf_check_timeout, c);
-	struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
-	evtimer_add(c->deadline, &tv);
+	auth_async_start(base, &c->kick, spf_check_kick, &c->deadline, spf_check_timeout, c->timeout_ms, c);
 	return c;
 }
 

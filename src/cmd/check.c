@@ -3,9 +3,8 @@
  * command line. Options, wiring and output only; the checks are src/auth/.
  *
  *   check spf      SPF (RFC 7208) of one client IP, HELO and MAIL FROM
- *   check message  SPF (given the envelope), DKIM and DMARC of a message
- *                  file, and the Authentication-Results field; ARC is not
- *                  checked yet and says so
+ *   check message  SPF (given the envelope), DKIM, DMARC and ARC of a
+ *                  message file, and the Authentication-Results field
  *   check domain   (later) the sending posture of a domain
  *
  * DNS comes from a DNS-cache file (--dns-cache, offline, reproducible) or
@@ -26,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/arc.h"
 #include "auth/authres.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
@@ -57,7 +57,7 @@ static void cmd_check_usage(FILE *f)
 	           "\n"
 	           "subcommands:\n"
 	           "  spf       SPF (RFC 7208) of a client IP, HELO and MAIL FROM: the result and why\n"
-	           "  message   SPF, DKIM and DMARC of a message file, and its Authentication-Results\n"
+	           "  message   SPF, DKIM, DMARC and ARC of a message file, and its Authentication-Results\n"
 	           "  domain    (not yet) a sending domain's posture: MX, SPF, DMARC, DKIM keys, MTA-STS, TLS-RPT\n"
 	           "\n"
 	           "'mailscope check SUBCOMMAND --help' describes its options.\n");
@@ -264,8 +264,8 @@ static void cmd_check_message_usage(FILE *f)
 	        "\n"
 	        "Verifies a message file as a receiving server would: every DKIM signature (RFC 6376, RFC 8463),\n"
 	        "SPF (RFC 7208) when the envelope is given (it is not in the file), and DMARC (RFC 7489) from\n"
-	        "both. Prints each result in RFC 8601 words with the reason, findings with what to fix, and the\n"
-	        "Authentication-Results header field (RFC 8601). ARC is not checked yet (reported as such).\n"
+	        "both, and the ARC chain (RFC 8617). Prints each result in RFC 8601 words with the reason,\n"
+	        "findings with what to fix, and the Authentication-Results header field (RFC 8601).\n"
 	        "FILE \"-\" reads standard input.\n"
 	        "\n"
 	        "  --ip ADDR           the sending client's address: checks SPF (with --mail-from or --helo)\n"
@@ -422,6 +422,7 @@ struct cmd_check_message_result {
 	struct spf_outcome *spf; /* NULL: not checked */
 	struct dkim_outcome *dkim;
 	struct dmarc_outcome *dmarc;
+	struct arc_outcome *arc;
 	char *authres;
 	json_t *findings; /* array of strings */
 };
@@ -460,6 +461,10 @@ static void cmd_check_message_findings(struct cmd_check_message_result *m)
 	}
 	for (size_t i = 0; i < m->dmarc->nfindings; i++)
 		json_array_append_new(f, json_string(m->dmarc->findings[i]));
+	if (m->arc->result == ARC_RESULT_FAIL)
+		json_array_append_new(f, json_sprintf("ARC chain fails (set i=%u): %s; receivers will not trust the "
+		                                      "results of the earlier hops",
+		                                      m->arc->instance, m->arc->reason ? m->arc->reason : ""));
 }
 
 static json_t *cmd_check_message_json(const struct cmd_check_message_result *m)
@@ -468,8 +473,8 @@ static json_t *cmd_check_message_json(const struct cmd_check_message_result *m)
 	                     : json_pack("{s:s, s:b, s:n, s:n, s:i, s:s}", "result", "none", "checked", 0, "domain",
 	                                 "explanation", "lookups", 0, "reason",
 	                                 "not checked: give --ip and --mail-from (the envelope is not in the file)");
-	json_t *arc = json_pack("{s:s, s:b, s:s}", "result", "none", "checked", 0, "reason",
-	                        "not checked: ARC (RFC 8617) verification is not implemented yet");
+	json_t *arc = arc_outcome_json(m->arc);
+	json_object_set_new(arc, "checked", json_true());
 	return json_pack("{s:o, s:o, s:o, s:o, s:s, s:O}", "spf", spf, "dkim", dkim_outcome_json(m->dkim), "dmarc",
 	                 dmarc_outcome_json(m->dmarc), "arc", arc, "authentication_results", m->authres, "findings",
 	                 m->findings);
@@ -497,7 +502,12 @@ static void cmd_check_message_print(const struct cmd_check_message_result *m)
 		printf(" (%s=%s, disposition %s)", m->dmarc->policy_tag, dmarc_policy_name(m->dmarc->policy),
 		       dmarc_policy_name(m->dmarc->disposition));
 	printf(": %s\n", m->dmarc->reason ? m->dmarc->reason : "");
-	printf("arc: not checked (not implemented yet)\n");
+	printf("arc: %s", arc_result_name(m->arc->result));
+	if (m->arc->result == ARC_RESULT_FAIL && m->arc->instance)
+		printf(" (set i=%u)", m->arc->instance);
+	else if (m->arc->result == ARC_RESULT_PASS && m->arc->oldest_pass > 1)
+		printf(" (intact since set i=%u)", m->arc->oldest_pass);
+	printf(": %s\n", m->arc->reason ? m->arc->reason : "");
 	if (json_array_size(m->findings) > 0) {
 		printf("findings:\n");
 		for (size_t i = 0; i < json_array_size(m->findings); i++)
@@ -554,7 +564,10 @@ static int cmd_check_message(int argc, char **argv)
 		m.dmarc->reason = xstrdup(ferr);
 	}
 	free(from);
-	struct authres_input ain = {.authserv_id = o.authserv_id, .spf = m.spf, .dkim = m.dkim, .dmarc = m.dmarc};
+	struct arc_request areq = {.msg = msg, .len = len, .timeout_ms = o.timeout_ms};
+	m.arc = arc_check_sync(r, &areq);
+	struct authres_input ain = {
+	        .authserv_id = o.authserv_id, .spf = m.spf, .dkim = m.dkim, .dmarc = m.dmarc, .arc = m.arc};
 	m.authres = authres_build(&ain, !o.json);
 	cmd_check_message_findings(&m);
 	if (o.json) {
@@ -571,6 +584,7 @@ static int cmd_check_message(int argc, char **argv)
 	spf_outcome_free(m.spf);
 	dkim_outcome_free(m.dkim);
 	dmarc_outcome_free(m.dmarc);
+	arc_outcome_free(m.arc);
 	free(m.authres);
 	json_decref(m.findings);
 	dns_resolver_free(r);

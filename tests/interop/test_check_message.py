@@ -10,9 +10,11 @@ Covered: DMARC pass through an aligned DKIM signature and through aligned
 SPF, exit 0; DMARC fail with the findings in words ("DKIM d=mailer.example
 does not align with From: example.com under p=reject: sign with
 d=example.com"), exit 1; a body changed after signing (body hash
-mismatch); SPF not checked without the envelope; ARC reported as not
-checked; the Authentication-Results field (RFC 8601); --json and its
-fields; standard input; usage errors (exit 2, one line); and the RFC 8463
+mismatch); SPF not checked without the envelope; ARC (RFC 8617) on a
+chain of two sets this test seals itself (pass, arc=pass in the field and
+the JSON) and on the same chain with an ARC field changed (fail, the set
+and the reason), arc=none without ARC; the Authentication-Results field
+(RFC 8601); --json and its fields; standard input; usage errors (exit 2, one line); and the RFC 8463
 example message when ../shared/conformance/dkim is there."""
 import base64
 import hashlib
@@ -73,6 +75,32 @@ def sign(message, key, domain, selector, signed=("from", "to", "subject")):
     return "DKIM-Signature:" + value + base64.b64encode(sig).decode() + "\r\n" + message
 
 
+def arc_seal(message, key, domain, selector, sets):
+    """Adds ARC set len(sets)+1 (RFC 8617 5.1): AAR, an AMS over from:to:subject and the body, and a seal over
+    every set; sets holds the earlier sets' (AAR, AMS, AS) as (name, value) pairs and gets the new one."""
+    i = len(sets) + 1
+    aar = ("ARC-Authentication-Results", " i=%d; hop%d.example; dkim=pass header.d=example.com" % (i, i))
+    message = "%s:%s\r\n%s" % (aar[0], aar[1], message)
+    head, body = message.split("\r\n\r\n", 1)
+    fields = {}
+    for field in re.split(r"\r\n(?![ \t])", head):
+        name, value = field.split(":", 1)
+        fields.setdefault(name.strip().lower(), (name, value))  # the topmost: the newest
+    bh = base64.b64encode(hashlib.sha256(relaxed_body(body).encode()).digest()).decode()
+    value = " i=%d; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;\r\n\th=from:to:subject; bh=%s;\r\n\tb=" % (
+        i, domain, selector, bh)
+    data = "".join(relaxed_header(*fields[h]) + "\r\n" for h in ("from", "to", "subject"))
+    data += relaxed_header("ARC-Message-Signature", value)
+    ams = ("ARC-Message-Signature",
+           value + base64.b64encode(openssl("dgst", "-sha256", "-sign", key, stdin=data.encode())).decode())
+    seal = " i=%d; a=rsa-sha256; cv=%s; d=%s; s=%s; b=" % (i, "none" if i == 1 else "pass", domain, selector)
+    data = "".join(relaxed_header(*f) + "\r\n" for s in sets for f in s)
+    data += relaxed_header(*aar) + "\r\n" + relaxed_header(*ams) + "\r\n" + relaxed_header("ARC-Seal", seal)
+    seal = ("ARC-Seal", seal + base64.b64encode(openssl("dgst", "-sha256", "-sign", key, stdin=data.encode())).decode())
+    sets.append((aar, ams, seal))
+    return "%s:%s\r\n%s:%s\r\n%s" % (seal[0], seal[1], ams[0], ams[1], message)
+
+
 def new_key(name):
     path = os.path.join(SCRATCH, name + ".pem")
     openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
@@ -99,6 +127,12 @@ ZONE = {
 CACHE = write("zone.json", json.dumps(ZONE))
 ALIGNED = write("aligned.eml", sign(MESSAGE, KEY_EXAMPLE, "example.com", "sel"))
 ESP = write("esp.eml", sign(MESSAGE, KEY_MAILER, "mailer.example", "esp"))
+# A list forwards the ESP's message: two hops sealed with the mailer's key (esp._domainkey.mailer.example).
+_sets = []
+ARC_CHAIN = arc_seal(arc_seal(sign(MESSAGE, KEY_MAILER, "mailer.example", "esp"), KEY_MAILER, "mailer.example",
+                              "esp", _sets), KEY_MAILER, "mailer.example", "esp", _sets)
+ARC = write("arc.eml", ARC_CHAIN)
+ARC_BROKEN = write("arc-broken.eml", ARC_CHAIN.replace("hop1.example;", "hop9.example;"))
 
 
 def check(path, *args):
@@ -118,7 +152,9 @@ def test_pass():
     rc, out, err = check(ALIGNED)
     R.check(rc == 0 and "dkim: pass d=example.com s=sel a=rsa-sha256 c=relaxed/relaxed" in out
             and "dmarc: pass (p=reject, disposition none)" in out, "aligned DKIM: DMARC pass, exit 0", repr((out, err)))
-    R.check("spf: not checked" in out and "arc: not checked" in out, "SPF and ARC said not checked", repr(out))
+    R.check("spf: not checked" in out and "arc: none: no ARC header fields" in out, "SPF not checked, ARC none",
+            repr(out))
+    R.check("\tarc=none" in out, "Authentication-Results has arc=none", repr(out))
     R.check("Authentication-Results: mailscope;\n\tdkim=pass header.d=example.com" in out
             and "\tdmarc=pass (p=reject dis=none) header.from=example.com" in out
             and "spf=" not in out.split("Authentication-Results:")[1], "Authentication-Results, no SPF claimed",
@@ -163,7 +199,8 @@ def test_json():
             and dmarc["org_domain"] == "example.com" and dmarc["alignment"]["dkim"] is False
             and dmarc["alignment"]["spf"] is False, "JSON dmarc {result, policy, from_domain, org_domain, alignment}",
             repr(dmarc))
-    R.check(j["arc"]["result"] == "none" and j["arc"]["checked"] is False, "JSON arc: none, not checked", repr(j["arc"]))
+    R.check(j["arc"]["result"] == "none" and j["arc"]["checked"] is True and j["arc"]["sets"] == [],
+            "JSON arc: none", repr(j["arc"]))
     R.check(j["authentication_results"].startswith("mailscope; spf=pass smtp.mailfrom=mailer.example; dkim=pass")
             and "\r" not in j["authentication_results"], "JSON authentication_results on one line",
             repr(j["authentication_results"]))
@@ -171,6 +208,27 @@ def test_json():
     rc, j = check_json(ALIGNED)
     R.check(rc == 0 and j["spf"]["result"] == "none" and j["spf"]["checked"] is False
             and j["dmarc"]["alignment"]["dkim"] is True, "JSON without the envelope", repr(j and j["spf"]))
+
+
+def test_arc():
+    rc, out, err = check(ARC)
+    R.check("arc: pass: 2 ARC sets; every seal and the newest message signature (i=2, d=mailer.example) verify"
+            in out and "\tarc=pass" in out, "a valid ARC chain of two sets: arc=pass", repr((out, err)))
+    rc, j = check_json(ARC)
+    if j is not None:
+        a = j["arc"]
+        R.check(a["result"] == "pass" and a["instance"] == 0 and a["oldest_pass"] == 1 and len(a["sets"]) == 2
+                and a["sets"][1]["cv"] == "pass" and a["sets"][0]["seal"]["domain"] == "mailer.example"
+                and a["sets"][1]["ams"]["result"] == "pass" and "arc=pass" in j["authentication_results"],
+                "JSON arc {result, instance, oldest_pass, sets}", repr(a))
+    rc, out, err = check(ARC_BROKEN)
+    R.check("arc: fail (set i=2): the ARC-Seal i=2 fails: the seal does not verify" in out
+            and 'arc=fail reason="the ARC-Seal i=2 fails' in out and "ARC chain fails (set i=2)" in out,
+            "an ARC field changed after sealing: arc=fail, the set, the reason, a finding", repr(out))
+    rc, j = check_json(ARC_BROKEN)
+    if j is not None:
+        R.check(j["arc"]["result"] == "fail" and j["arc"]["instance"] == 2
+                and j["arc"]["sets"][0]["seal"]["code"] == "signature_mismatch", "JSON arc fail", repr(j["arc"]))
 
 
 def test_stdin_and_lf():
@@ -212,10 +270,10 @@ def test_usage():
         R.check(rc == 2 and err.count("\n") == 1 and why in err and out == "", "usage error, exit 2: %s" % why,
                 repr((rc, out, err)))
     rc, out, err = run(["check", "message", "--help"])
-    R.check(rc == 0 and "--mail-from ADDR" in out and "--json" in out and "ARC is not checked" in out,
+    R.check(rc == 0 and "--mail-from ADDR" in out and "--json" in out and "ARC chain (RFC 8617)" in out,
             "check message --help", repr(out))
 
 
-for t in (test_pass, test_fail_findings, test_json, test_stdin_and_lf, test_rfc8463, test_usage):
+for t in (test_pass, test_fail_findings, test_json, test_arc, test_stdin_and_lf, test_rfc8463, test_usage):
     R.run(t)
 R.finish()

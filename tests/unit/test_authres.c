@@ -3,8 +3,9 @@
  * resinfo of each method (2.7.1 dkim with header.d/i/s/a/b, 2.7.2 spf with
  * smtp.mailfrom or smtp.helo, dmarc with header.from), reason= on results
  * that are not pass (2.2), quoting of values that are not tokens, folding,
- * "dkim=none" without signatures, methods not checked left out, and
- * "none" when nothing was checked.
+ * "dkim=none" without signatures, arc= (RFC 8617 7.1) with reason= or
+ * header.oldest-pass, methods not checked left out, and "none" when
+ * nothing was checked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "auth/arc.h"
 #include "auth/authres.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
@@ -85,11 +87,37 @@ static void test_helo_fail_and_none(void **state)
 	free(s);
 }
 
+static void test_arc(void **state)
+{
+	(void)state;
+	struct arc_outcome arc = {.result = ARC_RESULT_PASS, .oldest_pass = 1, .reason = "2 ARC sets"};
+	struct dkim_outcome dkim = {.n = 0};
+	struct authres_input in = {.dkim = &dkim, .arc = &arc};
+	char *s = authres_build(&in, 0);
+	assert_string_equal(s, "mailscope; dkim=none; arc=pass");
+	free(s);
+	/* An older AMS no longer verifies: where the message is intact from. */
+	arc.oldest_pass = 2;
+	s = authres_build(&in, 0);
+	assert_string_equal(s, "mailscope; dkim=none; arc=pass header.oldest-pass=2");
+	free(s);
+	arc = (struct arc_outcome){.result = ARC_RESULT_FAIL, .reason = "the ARC-Seal i=2 fails", .instance = 2};
+	s = authres_build(&in, 0);
+	assert_string_equal(s, "mailscope; dkim=none; arc=fail reason=\"the ARC-Seal i=2 fails\"");
+	free(s);
+	arc = (struct arc_outcome){.result = ARC_RESULT_NONE, .reason = "no ARC header fields"};
+	in = (struct authres_input){.arc = &arc};
+	s = authres_build(&in, 0);
+	assert_string_equal(s, "mailscope; arc=none");
+	free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_all_methods),
 	        cmocka_unit_test(test_helo_fail_and_none),
+	        cmocka_unit_test(test_arc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
