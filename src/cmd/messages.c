@@ -27,6 +27,7 @@
 #include "cmd/cmd.h"
 #include "core/buf.h"
 #include "core/units.h"
+#include "core/utf8.h"
 #include "core/xmalloc.h"
 
 #define CMD_MESSAGES_OK        0
@@ -304,8 +305,7 @@ static size_t cmd_messages_utf8(const unsigned char *p, size_t len, uint32_t *cp
 /* C0, DEL, C1, and the bidirectional overrides that could make a terminal show text out of order. */
 static int cmd_messages_is_control(uint32_t cp)
 {
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
-	       (cp >= 0x2066 && cp <= 0x2069);
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || utf8_is_bidi_control(cp);
 }
 
 /* Columns a code point takes once made safe (see cmd_messages_safe). */

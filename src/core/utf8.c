@@ -185,3 +185,9 @@ uint32_t utf8_lower(uint32_t c)
 		return c - 0xFF41 + 'a';
 	return c;
 }
+
+int utf8_is_bidi_control(uint32_t cp)
+{
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}

@@ -51,5 +51,12 @@ enum utf8_cc utf8_class(uint32_t cp);
  * included) and everything else come back unchanged.
  */
 uint32_t utf8_lower(uint32_t cp);
+/*
+ * The bidirectional embeddings, overrides, isolates and marks (U+202A-U+202E,
+ * U+2066-U+2069, U+200E, U+200F, U+061C): valid text that makes a line read
+ * differently from its bytes, so every place that shows outside text to a
+ * person escapes or refuses them.
+ */
+int utf8_is_bidi_control(uint32_t cp);
 
 #endif

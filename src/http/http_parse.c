@@ -134,8 +134,8 @@ void http_parse_filename_ascii(const char *name, char *out, size_t outlen)
 /* Characters a download name never gets: controls, path separators, and bidi controls that disguise an extension. */
 static int http_parse_filename_refused(uint32_t cp)
 {
-	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == '/' || cp == '\\' || cp == 0x061c || cp == 0x200e ||
-	       cp == 0x200f || (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfffd;
+	return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == '/' || cp == '\\' || utf8_is_bidi_control(cp) ||
+	       cp == 0xfffd;
 }
 
 char *http_parse_filename_utf8(const char *name)

@@ -54,7 +54,7 @@ static void safe_text(struct buf *b, const char *s)
 			buf_append_str(b, " / ");
 		else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
 			buf_printf(b, "\\x%02x", (unsigned)cp);
-		else if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		else if (utf8_is_bidi_control(cp))
 			buf_printf(b, "\\u{%04x}", (unsigned)cp);
 		else
 			utf8_append(b, cp);

@@ -17,9 +17,11 @@
  * plaintext one for a TLS one on the same descriptor. Callbacks of the TLS
  * bufferevent are deferred (BEV_OPT_DEFER_CALLBACKS), because OpenSSL may
  * report a failure from inside bufferevent_write().
+ *
+ * The TLS handshake is in smtp_client_tls.c, the operations of the
+ * conversation (commands, AUTH, DATA) in smtp_client_commands.c;
+ * smtp_client_internal.h is what they share.
  */
-#include "smtp/smtp_client.h"
-
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -35,79 +37,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/addr.h"
 #include "core/buf.h"
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "smtp/smtp_client_internal.h"
 
 /* A server that floods us while nothing waits for a reply is not read further than this. */
 #define SMTP_CLIENT_INPUT_HIGH_WATER (1024 * 1024)
-/* Longest command line we build (AUTH lines carry base64 of up to three 255-octet fields). */
-#define SMTP_CLIENT_LINE_MAX (SMTP_AUTH_LINE_MAX + 3)
-/* A SASL response: base64 of at most three fields of SMTP_AUTH_FIELD_MAX and two separators. */
-#define SMTP_CLIENT_RESPONSE_MAX ((3 * SMTP_AUTH_FIELD_MAX + 2 + 2) / 3 * 4 + 1)
 /* Notes longer than this are cut. */
 #define SMTP_CLIENT_NOTE_MAX 1024
-/* OpenSSL error codes kept from a failed handshake. */
-#define SMTP_CLIENT_TLS_CODES 8
-/* What is kept of a plaintext answer to our ClientHello (its first line). */
-#define SMTP_CLIENT_NOT_TLS_MAX 256
-
-enum smtp_client_op_kind { OP_NONE, OP_CONNECT, OP_REPLY, OP_TLS, OP_AUTH, OP_FAIL };
-
-struct smtp_client_op {
-	enum smtp_client_op_kind kind;
-	const char *step;
-	smtp_client_cb cb;
-	void *arg;
-	int64_t start_ms;
-	int64_t timeout_ms;
-	/* OP_CONNECT */
-	int connect_errno; /* the result known at once (or -1 while waiting) */
-	char peer[64];
-	/* OP_FAIL: an error known when the operation started */
-	enum smtp_client_error fail;
-	char fail_text[256];
-	/* OP_AUTH */
-	enum smtp_auth_mech mech;
-	int auth_round;
-	char user[SMTP_AUTH_FIELD_MAX];
-	char password[SMTP_AUTH_FIELD_MAX];
-};
-
-struct smtp_client {
-	struct smtp_client_config cfg;
-	int fd;
-	struct bufferevent *bev;
-	SSL *ssl;
-	int in_tls;     /* the handshake finished on this connection */
-	int tls_tried;  /* a handshake was started on this connection */
-	int tls_broken; /* a fatal TLS error: no close_notify */
-	int eof;
-	int sock_error; /* errno of a reset or other error on this connection, 0 when none */
-	char tls_error[512];
-	size_t discarded;
-	/* The first record header the server sent during the handshake (SSL3_RT_HEADER), and what came
-	 * instead of TLS when it was not one: probe's "the answer to a ClientHello". */
-	unsigned char tls_head[SSL3_RT_HEADER_LENGTH];
-	int tls_head_seen;
-	char not_tls[SMTP_CLIENT_NOT_TLS_MAX];
-	struct smtp_reply_parser parser;
-	char protocol_line[sizeof(((struct smtp_reply_parser *)0)->error_line)];
-	struct smtp_reply reply;
-	int have_reply;
-	struct tls_client_facts tls;
-	struct smtp_client_step *steps;
-	size_t nsteps, capsteps;
-	int64_t created_ms;
-	struct smtp_client_op op;
-	struct event *timer;
-	struct event *kick;
-	struct event *connect_ev;
-};
 
 static void smtp_client_progress(struct smtp_client *c);
 static void smtp_client_read_cb(struct bufferevent *bev, void *arg);
@@ -151,7 +92,7 @@ const char *smtp_client_dir_mark(enum smtp_client_dir d)
 
 /* ---- transcript ---- */
 
-static void smtp_client_show(struct smtp_client *c, enum smtp_client_dir dir, const char *text, size_t len)
+void smtp_client_show(struct smtp_client *c, enum smtp_client_dir dir, const char *text, size_t len)
 {
 	if (c->cfg.transcript != NULL)
 		c->cfg.transcript(c->cfg.transcript_arg, dir, text, len);
@@ -167,25 +108,6 @@ void smtp_client_note(struct smtp_client *c, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	smtp_client_show(c, SMTP_DIR_NOTE, text, strlen(text));
-}
-
-/* Each line of data (split at LF, CRLF not shown), at most max lines; returns the number of lines. */
-static size_t smtp_client_show_lines(struct smtp_client *c, const uint8_t *p, size_t len, size_t max)
-{
-	enum smtp_client_dir dir = c->in_tls ? SMTP_DIR_SENT_TLS : SMTP_DIR_SENT;
-	size_t lines = 0, i = 0;
-	while (i < len) {
-		const uint8_t *nl = memchr(p + i, '\n', len - i);
-		size_t end = nl ? (size_t)(nl - p) : len;
-		size_t n = end - i;
-		if (n > 0 && p[i + n - 1] == '\r')
-			n--;
-		if (lines < max)
-			smtp_client_show(c, dir, (const char *)p + i, n);
-		lines++;
-		i = nl ? end + 1 : len;
-	}
-	return lines;
 }
 
 /* ---- lifecycle ---- */
@@ -207,7 +129,7 @@ struct smtp_client *smtp_client_new(const struct smtp_client_config *cfg)
 	return c;
 }
 
-static void smtp_client_wipe_secrets(struct smtp_client *c)
+void smtp_client_wipe_secrets(struct smtp_client *c)
 {
 	explicit_bzero(c->op.user, sizeof c->op.user);
 	explicit_bzero(c->op.password, sizeof c->op.password);
@@ -277,8 +199,8 @@ int64_t smtp_client_elapsed_ms(const struct smtp_client *c)
 
 /* ---- operations: begin and end ---- */
 
-static void smtp_client_begin(struct smtp_client *c, enum smtp_client_op_kind kind, const char *step,
-                              int64_t timeout_ms, smtp_client_cb cb, void *arg)
+void smtp_client_begin(struct smtp_client *c, enum smtp_client_op_kind kind, const char *step, int64_t timeout_ms,
+                       smtp_client_cb cb, void *arg)
 {
 	smtp_client_wipe_secrets(c);
 	memset(&c->op, 0, sizeof c->op);
@@ -294,14 +216,14 @@ static void smtp_client_begin(struct smtp_client *c, enum smtp_client_op_kind ki
 }
 
 /* Work that can start now runs from the loop, never inside the caller's call. */
-static void smtp_client_schedule(struct smtp_client *c)
+void smtp_client_schedule(struct smtp_client *c)
 {
 	event_active(c->kick, EV_TIMEOUT, 0);
 }
 
 /* An operation that cannot even start: it fails from the loop. */
-static void smtp_client_begin_failed(struct smtp_client *c, const char *step, smtp_client_cb cb, void *arg,
-                                     enum smtp_client_error e, const char *text)
+void smtp_client_begin_failed(struct smtp_client *c, const char *step, smtp_client_cb cb, void *arg,
+                              enum smtp_client_error e, const char *text)
 {
 	smtp_client_begin(c, OP_FAIL, step, 0, cb, arg);
 	c->op.fail = e;
@@ -327,7 +249,7 @@ static char *smtp_client_reply_text(const struct smtp_reply *r)
  * Ends the operation: records its step and calls its callback, last. text
  * is the error in words (NULL: the reply's text when with_reply).
  */
-static void smtp_client_finish(struct smtp_client *c, enum smtp_client_error e, int with_reply, const char *text)
+void smtp_client_finish(struct smtp_client *c, enum smtp_client_error e, int with_reply, const char *text)
 {
 	struct smtp_client_op op = c->op;
 	evtimer_del(c->timer);
@@ -395,7 +317,7 @@ int smtp_client_resolve(const char *host, uint16_t port, int family, struct sock
 	return 0;
 }
 
-static void smtp_client_setup_bev(struct smtp_client *c)
+void smtp_client_setup_bev(struct smtp_client *c)
 {
 	bufferevent_setcb(c->bev, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, SMTP_CLIENT_INPUT_HIGH_WATER);
@@ -500,8 +422,6 @@ void smtp_client_connect(struct smtp_client *c, const char *step, const struct s
 
 /* ---- replies ---- */
 
-static void smtp_client_auth_next(struct smtp_client *c);
-
 /* A complete reply arrived: transcript, keep it, and let the operation go on. */
 static void smtp_client_got_reply(struct smtp_client *c, struct smtp_reply *r)
 {
@@ -570,176 +490,6 @@ static void smtp_client_take_reply(struct smtp_client *c)
 		smtp_client_lost(c);
 }
 
-/* ---- TLS ---- */
-
-/* OpenSSL shows us each record header it reads, before it checks it: the first one says whether TLS came back. */
-static void smtp_client_tls_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
-                                   void *arg)
-{
-	struct smtp_client *c = arg;
-	if (write_p || content_type != SSL3_RT_HEADER || len < SSL3_RT_HEADER_LENGTH || c->tls_head_seen)
-		return;
-	memcpy(c->tls_head, buf, SSL3_RT_HEADER_LENGTH);
-	c->tls_head_seen = 1;
-}
-
-/* A TLS record starts with a content type of 20..24 and major version 3. */
-static int smtp_client_tls_head_is_tls(const unsigned char *h)
-{
-	return h[0] >= SSL3_RT_CHANGE_CIPHER_SPEC && h[0] <= 24 && h[1] == SSL3_VERSION_MAJOR;
-}
-
-/*
- * The handshake failed on a record that is not TLS: keep its first line. OpenSSL read only the 5-octet
- * header (no read-ahead), so the rest of what the server sent is still in the socket.
- */
-static void smtp_client_keep_not_tls(struct smtp_client *c)
-{
-	char raw[SMTP_CLIENT_NOT_TLS_MAX];
-	size_t n = SSL3_RT_HEADER_LENGTH;
-	c->not_tls[0] = '\0';
-	if (!c->tls_head_seen || smtp_client_tls_head_is_tls(c->tls_head))
-		return;
-	memcpy(raw, c->tls_head, n);
-	if (c->fd >= 0) {
-		ssize_t got = recv(c->fd, raw + n, sizeof raw - n - 1, MSG_DONTWAIT);
-		if (got > 0)
-			n += (size_t)got;
-	}
-	size_t end = 0;
-	while (end < n && raw[end] != '\r' && raw[end] != '\n' && raw[end] != '\0')
-		end++;
-	memcpy(c->not_tls, raw, end);
-	c->not_tls[end] = '\0';
-	if (end == 0)
-		snprintf(c->not_tls, sizeof c->not_tls, "(an empty line)");
-}
-
-static void smtp_client_tls_begin(struct smtp_client *c)
-{
-	if (c->bev != NULL) {
-		/* Anything already here came before the handshake: never a reply (CVE-2011-1575 on the client side). */
-		size_t n = evbuffer_get_length(bufferevent_get_input(c->bev));
-		if (n > 0) {
-			c->discarded += n;
-			smtp_client_note(c, "%zu octets arrived before the TLS handshake and were discarded", n);
-		}
-		bufferevent_free(c->bev);
-		c->bev = NULL;
-	}
-	smtp_reply_parser_reset(&c->parser);
-	tls_client_facts_clear(&c->tls);
-	c->tls_tried = 1;
-	c->tls_error[0] = '\0';
-	c->ssl = tls_client_new_ssl(c->cfg.tls, c->cfg.servername);
-	c->tls_head_seen = 0;
-	c->not_tls[0] = '\0';
-	SSL_set_msg_callback(c->ssl, smtp_client_tls_msg_cb);
-	SSL_set_msg_callback_arg(c->ssl, c);
-	c->bev = bufferevent_openssl_socket_new(c->cfg.base, c->fd, c->ssl, BUFFEREVENT_SSL_CONNECTING,
-	                                        BEV_OPT_DEFER_CALLBACKS);
-	if (c->bev == NULL) {
-		fprintf(stderr, "mailscope: out of memory (TLS bufferevent)\n");
-		abort();
-	}
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	smtp_client_setup_bev(c);
-}
-
-static void smtp_client_tls_notes(struct smtp_client *c)
-{
-	const struct tls_cert_facts *f = &c->tls.cert;
-	smtp_client_note(c, "TLS started: %s, %s", c->tls.version, c->tls.cipher);
-	if (!f->present) {
-		smtp_client_note(c, "the server sent no certificate");
-		return;
-	}
-	struct buf san;
-	buf_init(&san);
-	for (size_t i = 0; i < f->nsan; i++)
-		buf_printf(&san, "%s%s", i ? ", " : "", f->san[i]);
-	smtp_client_note(c, "certificate: %s; SAN %s; issuer %s", f->subject, san.len ? buf_cstr(&san) : "none",
-	                 f->issuer);
-	buf_free(&san);
-	smtp_client_note(c, "certificate: %s key, %s, expires %s (%lld days)", f->key, f->signature, f->not_after,
-	                 (long long)f->days_left);
-	if (f->chain_valid)
-		smtp_client_note(c, "certificate chain: verified");
-	else
-		smtp_client_note(c, "certificate chain: NOT verified (%s)", f->verify_text);
-	if (f->checked_name[0] != '\0')
-		smtp_client_note(c, "certificate name: %s %s", f->name_match ? "matches" : "does NOT match",
-		                 f->checked_name);
-}
-
-static void smtp_client_tls_failed(struct smtp_client *c, short what)
-{
-	unsigned long codes[SMTP_CLIENT_TLS_CODES], e;
-	size_t n = 0;
-	char why[600], reason[600];
-	while ((e = bufferevent_get_openssl_error(c->bev)) != 0)
-		if (n < SMTP_CLIENT_TLS_CODES)
-			codes[n++] = e;
-	int verify_failed = 0;
-	for (size_t i = 0; i < n; i++)
-		if (ERR_GET_LIB(codes[i]) == ERR_LIB_SSL && ERR_GET_REASON(codes[i]) == SSL_R_CERTIFICATE_VERIFY_FAILED)
-			verify_failed = 1;
-	if (n == 0 && (what & BEV_EVENT_EOF))
-		snprintf(why, sizeof why, "the server closed the connection during the TLS handshake");
-	else if (n == 0 && EVUTIL_SOCKET_ERROR() == ECONNRESET)
-		snprintf(why, sizeof why, "the server reset the connection during the TLS handshake");
-	else
-		tls_client_describe_failure(c->ssl, codes, n, why, sizeof why, reason, sizeof reason);
-	tls_client_facts_get(c->ssl, timeutil_now_ms() / 1000, &c->tls);
-	smtp_client_keep_not_tls(c);
-	if (c->not_tls[0] != '\0')
-		smtp_client_note(c, "the answer to the ClientHello was not TLS: %s", c->not_tls);
-	smtp_client_note(c, "TLS handshake failed: %s", why);
-	c->tls_broken = 1;
-	smtp_client_close(c);
-	c->op.kind = OP_TLS; /* close() dropped it; finish it */
-	smtp_client_finish(c, verify_failed ? SMTP_CLIENT_ERR_TLS_VERIFY : SMTP_CLIENT_ERR_TLS, 0, why);
-}
-
-/* ---- AUTH ---- */
-
-static void smtp_client_send_line(struct smtp_client *c, const char *line, const char *shown)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	smtp_client_show(c, c->in_tls ? SMTP_DIR_SENT_TLS : SMTP_DIR_SENT, shown, strlen(shown));
-	evbuffer_add(out, line, strlen(line));
-	evbuffer_add(out, "\r\n", 2);
-}
-
-/* A 334 during AUTH: the next response, or "*" when the mechanism has nothing more to say. */
-static void smtp_client_auth_next(struct smtp_client *c)
-{
-	char resp[SMTP_CLIENT_RESPONSE_MAX];
-	long n = -1;
-	int round = c->op.auth_round++;
-	if (c->op.mech == SMTP_AUTH_LOGIN && round == 0)
-		n = smtp_auth_client_login(c->op.user, resp, sizeof resp);
-	else if (c->op.mech == SMTP_AUTH_LOGIN && round == 1)
-		n = smtp_auth_client_login(c->op.password, resp, sizeof resp);
-	else if (c->op.mech == SMTP_AUTH_CRAM_MD5 && round == 0)
-		n = smtp_auth_client_cram(c->op.user, c->op.password, smtp_reply_text(&c->reply, 0), resp, sizeof resp);
-	else if (c->op.mech == SMTP_AUTH_PLAIN && round == 0) /* a server that ignored the initial response */
-		n = smtp_auth_client_plain(NULL, c->op.user, c->op.password, resp, sizeof resp);
-	if (n < 0) {
-		/* RFC 4954 4: "*" cancels; the server answers 501 and the step ends with that reply. */
-		smtp_client_note(c,
-		                 "the server asked for more than %s has to say (or sent a bad challenge): cancelling",
-		                 smtp_auth_mech_name(c->op.mech));
-		smtp_client_send_line(c, "*", "*");
-	} else {
-		smtp_client_send_line(c, resp, "****");
-	}
-	explicit_bzero(resp, sizeof resp);
-	if (c->op.auth_round >= (c->op.mech == SMTP_AUTH_LOGIN ? 2 : 1))
-		smtp_client_wipe_secrets(c); /* nothing more to send but "*" */
-	smtp_client_schedule(c);
-}
-
 /* ---- the engine ---- */
 
 static void smtp_client_progress(struct smtp_client *c)
@@ -789,14 +539,7 @@ static void smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_client *c = arg;
 	if (what & BEV_EVENT_CONNECTED) {
-		c->in_tls = 1;
-		tls_client_facts_get(c->ssl, timeutil_now_ms() / 1000, &c->tls);
-		smtp_client_tls_notes(c);
-		if (c->op.kind == OP_TLS) {
-			char text[200];
-			snprintf(text, sizeof text, "%s %s", c->tls.version, c->tls.cipher);
-			smtp_client_finish(c, SMTP_CLIENT_OK, 0, text);
-		}
+		smtp_client_tls_connected(c);
 		return;
 	}
 	if (c->op.kind == OP_TLS && !c->in_tls && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
@@ -859,113 +602,6 @@ static void smtp_client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* ---- the operations ---- */
-
-static int smtp_client_usable(struct smtp_client *c, const char *step, smtp_client_cb cb, void *arg)
-{
-	if (c->bev == NULL) {
-		smtp_client_begin_failed(c, step, cb, arg, SMTP_CLIENT_ERR_STATE, "not connected");
-		return 0;
-	}
-	return 1;
-}
-
-void smtp_client_read_reply(struct smtp_client *c, const char *step, int64_t timeout_ms, smtp_client_cb cb, void *arg)
-{
-	if (!smtp_client_usable(c, step, cb, arg))
-		return;
-	smtp_client_begin(c, OP_REPLY, step, timeout_ms, cb, arg);
-	smtp_client_schedule(c);
-}
-
-void smtp_client_command_shown(struct smtp_client *c, const char *step, const char *line, const char *shown,
-                               smtp_client_cb cb, void *arg)
-{
-	if (!smtp_client_usable(c, step, cb, arg))
-		return;
-	smtp_client_begin(c, OP_REPLY, step, 0, cb, arg);
-	smtp_client_send_line(c, line, shown);
-	smtp_client_schedule(c);
-}
-
-void smtp_client_command(struct smtp_client *c, const char *step, const char *line, smtp_client_cb cb, void *arg)
-{
-	smtp_client_command_shown(c, step, line, line, cb, arg);
-}
-
-int smtp_client_write_raw(struct smtp_client *c, const void *data, size_t len)
-{
-	if (c->bev == NULL)
-		return -1;
-	smtp_client_show_lines(c, data, len, SIZE_MAX);
-	bufferevent_write(c->bev, data, len);
-	return 0;
-}
-
-void smtp_client_start_tls(struct smtp_client *c, const char *step, smtp_client_cb cb, void *arg)
-{
-	if (!smtp_client_usable(c, step, cb, arg))
-		return;
-	if (c->in_tls || c->cfg.tls == NULL) {
-		smtp_client_begin_failed(c, step, cb, arg, SMTP_CLIENT_ERR_STATE,
-		                         c->in_tls ? "TLS is already on" : "no TLS configuration");
-		return;
-	}
-	smtp_client_begin(c, OP_TLS, step, 0, cb, arg);
-	c->tls_tried = 0;
-	smtp_client_schedule(c);
-}
-
-void smtp_client_auth(struct smtp_client *c, const char *step, enum smtp_auth_mech mech, const char *user,
-                      const char *password, smtp_client_cb cb, void *arg)
-{
-	char line[SMTP_CLIENT_LINE_MAX], resp[SMTP_CLIENT_RESPONSE_MAX];
-	if (!smtp_client_usable(c, step, cb, arg))
-		return;
-	if (strlen(user) >= SMTP_AUTH_FIELD_MAX || strlen(password) >= SMTP_AUTH_FIELD_MAX || *user == '\0') {
-		smtp_client_begin_failed(c, step, cb, arg, SMTP_CLIENT_ERR_AUTH,
-		                         "the user name must be 1 to 255 octets and the password at most 255");
-		return;
-	}
-	smtp_client_begin(c, OP_AUTH, step, 0, cb, arg);
-	c->op.mech = mech;
-	snprintf(c->op.user, sizeof c->op.user, "%s", user);
-	snprintf(c->op.password, sizeof c->op.password, "%s", password);
-	if (mech == SMTP_AUTH_PLAIN) {
-		/* RFC 4954 4: PLAIN with an initial response saves a round trip. */
-		if (smtp_auth_client_plain(NULL, user, password, resp, sizeof resp) < 0) {
-			smtp_client_wipe_secrets(c);
-			smtp_client_begin_failed(c, step, cb, arg, SMTP_CLIENT_ERR_AUTH,
-			                         "the user name or password cannot be sent with PLAIN");
-			return;
-		}
-		snprintf(line, sizeof line, "AUTH PLAIN %s", resp);
-		smtp_client_send_line(c, line, "AUTH PLAIN ****");
-		explicit_bzero(line, sizeof line);
-		explicit_bzero(resp, sizeof resp);
-	} else {
-		snprintf(line, sizeof line, "AUTH %s", smtp_auth_mech_name(mech));
-		smtp_client_send_line(c, line, line);
-	}
-	smtp_client_schedule(c);
-}
-
-void smtp_client_data(struct smtp_client *c, const char *step, const uint8_t *wire, size_t len, smtp_client_cb cb,
-                      void *arg)
-{
-	if (!smtp_client_usable(c, step, cb, arg))
-		return;
-	smtp_client_begin(c, OP_REPLY, step, 0, cb, arg);
-	if (c->cfg.transcript != NULL) {
-		size_t lines = smtp_client_show_lines(c, wire, len, c->cfg.data_lines_shown);
-		if (lines > c->cfg.data_lines_shown)
-			smtp_client_note(c, "%zu more lines of message data not shown (%zu octets in all)",
-			                 lines - c->cfg.data_lines_shown, len);
-	}
-	evbuffer_add_reference(bufferevent_get_output(c->bev), wire, len, NULL, NULL);
-	smtp_client_schedule(c);
-}
-
 /* ---- what happened ---- */
 
 const struct smtp_client_step *smtp_client_last(const struct smtp_client *c)
@@ -984,11 +620,6 @@ const struct smtp_reply *smtp_client_reply(const struct smtp_client *c)
 	return c->have_reply ? &c->reply : NULL;
 }
 
-const struct tls_client_facts *smtp_client_tls(const struct smtp_client *c)
-{
-	return c->tls_tried ? &c->tls : NULL;
-}
-
 int smtp_client_connected(const struct smtp_client *c)
 {
 	return c->bev != NULL;
@@ -1003,18 +634,4 @@ const char *smtp_client_protocol_line(const struct smtp_client *c)
 {
 	const struct smtp_client_step *st = smtp_client_last(c);
 	return st != NULL && st->error == SMTP_CLIENT_ERR_PROTOCOL ? c->protocol_line : "";
-}
-
-size_t smtp_client_discarded_before_tls(const struct smtp_client *c)
-{
-	return c->discarded;
-}
-
-enum smtp_client_tls_answer smtp_client_tls_answer(const struct smtp_client *c, const char **line)
-{
-	if (line != NULL)
-		*line = c->not_tls;
-	if (!c->tls_tried || !c->tls_head_seen)
-		return SMTP_CLIENT_TLS_ANSWER_NONE;
-	return smtp_client_tls_head_is_tls(c->tls_head) ? SMTP_CLIENT_TLS_ANSWER_TLS : SMTP_CLIENT_TLS_ANSWER_NOT_TLS;
 }

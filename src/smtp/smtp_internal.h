@@ -2,17 +2,23 @@
  * smtp_internal: what the files of the SMTP server share. Not used outside
  * src/smtp.
  *
- *   smtp_server.c      listeners, connection accounting, shutdown
- *   smtp_session.c     one connection's I/O: plaintext and TLS bufferevents,
- *                      first-byte sniffing, STARTTLS, replies, the input loop
- *   smtp_commands.c    the command table: check/proceed per verb, DATA/BDAT
- *                      completion, hand-over to the owner
- *   smtp_session_auth.c  AUTH and its SASL exchange
- *   smtp_transcript.c  the session record: transcript lines and diagnostics
+ *   smtp_server.c         listeners, connection accounting, shutdown
+ *   smtp_session.c        one connection's I/O and life: bufferevents, replies
+ *                         and the error tarpit, the record deadline, the input
+ *                         loop
+ *   smtp_session_sniff.c  the first bytes: TLS, HTTP or plaintext on the wrong
+ *                         listener, the implicit-TLS wait, early talkers
+ *   smtp_session_tls.c    the socket handed to OpenSSL (implicit TLS,
+ *                         STARTTLS) and the handshake's end
+ *   smtp_commands.c       the command table: check/proceed per verb, DATA/BDAT
+ *                         completion, hand-over to the owner
+ *   smtp_session_auth.c   AUTH and its SASL exchange
+ *   smtp_transcript.c     the session record: transcript lines and diagnostics
  */
 #ifndef MAILSCOPE_SMTP_INTERNAL_H
 #define MAILSCOPE_SMTP_INTERNAL_H
 
+#include <event2/util.h>
 #include <netinet/in.h>
 #include <stdint.h>
 
@@ -161,6 +167,35 @@ void smtp_txn_free(struct smtp_txn *t);
 size_t smtp_session_discard_input(struct smtp_session *s, char *sample, size_t samplelen);
 /* The session's input continues (after the store answered). */
 void smtp_session_process(struct smtp_session *s);
+/* Ends the session (the struct waits for the store if it holds the message). Do not touch s afterwards. */
+void smtp_session_free(struct smtp_session *s);
+/* Hands the staged replies to the socket (smtp_session_flush without the end of the session). */
+void smtp_session_send(struct smtp_session *s);
+/* The 220 greeting. */
+void smtp_session_greet(struct smtp_session *s);
+/* The session's timer (greeting delay, error tarpit, implicit-TLS wait) fires in ms. */
+void smtp_session_arm_timer(struct smtp_session *s, int64_t ms);
+/* The session's callbacks, watermark and idle timeouts on its new bufferevent (plaintext or TLS). */
+void smtp_session_setup_bev(struct smtp_session *s);
+/* The record deadline: a record has begun (the deadline runs unless it already does), or is complete. */
+void smtp_session_deadline_start(struct smtp_session *s);
+void smtp_session_deadline_stop(struct smtp_session *s);
+
+/* ---- smtp_session_sniff.c ---- */
+/* Implicit-TLS listener: no greeting, no bufferevent; wait for the first bytes (or implicit_tls_wait_ms). */
+void smtp_session_sniff_wait(struct smtp_session *s);
+/* The first bytes arrived on the implicit-TLS listener (EV_READ), or none in time (EV_TIMEOUT). */
+void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg);
+/* The first input on a plaintext listener: 0 to go on with the conversation, -1 when the session is closing. */
+int smtp_session_sniff_plaintext(struct smtp_session *s, struct evbuffer *in);
+
+/* ---- smtp_session_tls.c ---- */
+/* The socket goes to OpenSSL: the handshake starts (implicit: on the implicit-TLS listener, else STARTTLS). */
+void smtp_session_start_tls(struct smtp_session *s, int implicit);
+/* The handshake finished: the session starts over (RFC 3207 4.2). */
+void smtp_session_tls_ready(struct smtp_session *s);
+/* The handshake failed: diagnostic and the end of the session. */
+void smtp_session_tls_failed(struct smtp_session *s);
 
 /* ---- smtp_commands.c ---- */
 void smtp_session_command(struct smtp_session *s, const char *line, size_t len, int more_input);

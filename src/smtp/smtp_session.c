@@ -11,9 +11,10 @@
  * smtp_commands.c.
  *
  * Before a session trusts a byte it classifies the first ones
- * (tls/tls_sniff.h): a TLS ClientHello on a STARTTLS port, plaintext or HTTP
- * on the implicit-TLS port and a client that stays silent there are the
- * mistakes developers make most, and each becomes a diagnostic.
+ * (smtp_session_sniff.c): a TLS ClientHello on a STARTTLS port, plaintext or
+ * HTTP on the implicit-TLS port and a client that stays silent there are the
+ * mistakes developers make most, and each becomes a diagnostic. Handing the
+ * socket to OpenSSL and the handshake's end are in smtp_session_tls.c.
  *
  * Promises: replies go out in command order; plaintext pipelined behind
  * STARTTLS is never executed (CVE-2011-0411); a session's record (transcript
@@ -22,13 +23,11 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,23 +42,15 @@
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
 #include "smtp/smtp_internal.h"
-#include "tls/tls.h"
-#include "tls/tls_sniff.h"
 
 /* The kernel hands us at most this much unread input per session. */
 #define SMTP_INPUT_HIGH_WATER (256 * 1024)
 /* A client that does not read its replies is not given more work. */
 #define SMTP_OUTPUT_HIGH_WATER (64 * 1024)
-/* Bytes looked at to classify the first input. */
-#define SMTP_SNIFF_BYTES 512
 /* BDAT: a chunk counts as records of this many octets for the record deadline. */
 #define SMTP_BDAT_RECORD (64 * 1024)
 
-static void smtp_session_free(struct smtp_session *s);
 static void smtp_session_flush(struct smtp_session *s);
-static void smtp_session_start_tls(struct smtp_session *s, int implicit);
-static void smtp_session_deadline_start(struct smtp_session *s);
-static void smtp_session_deadline_stop(struct smtp_session *s);
 static void smtp_session_read_cb(struct bufferevent *bev, void *arg);
 static void smtp_session_write_cb(struct bufferevent *bev, void *arg);
 static void smtp_session_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -71,15 +62,13 @@ const struct smtp_limits *smtp_session_limits(const struct smtp_session *s)
 
 /* ---------- replies ---------- */
 
-static void smtp_session_greet(struct smtp_session *s)
+void smtp_session_greet(struct smtp_session *s)
 {
 	s->state = SMTP_STATE_CONNECTED;
 	char line[300];
 	snprintf(line, sizeof line, "220 %s ESMTP mailscope", s->srv->hostname);
 	smtp_reply_line(s, line);
 }
-
-static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg);
 
 static void smtp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -97,7 +86,7 @@ static void smtp_session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	smtp_session_process(s);
 }
 
-static void smtp_session_arm_timer(struct smtp_session *s, int64_t ms)
+void smtp_session_arm_timer(struct smtp_session *s, int64_t ms)
 {
 	if (s->timer == NULL)
 		s->timer = evtimer_new(s->srv->base, smtp_session_timer_cb, s);
@@ -226,7 +215,7 @@ static void smtp_session_end_record(struct smtp_session *s)
 	}
 }
 
-static void smtp_session_free(struct smtp_session *s)
+void smtp_session_free(struct smtp_session *s)
 {
 	if (s->sniff_ev) {
 		event_free(s->sniff_ev);
@@ -294,7 +283,7 @@ void smtp_session_close_after_reply(struct smtp_session *s, const char *reason)
  * not take goes through the bufferevent's write event. This saves the two
  * epoll_ctl calls per reply that enabling and disabling the write event cost.
  */
-static void smtp_session_send(struct smtp_session *s)
+void smtp_session_send(struct smtp_session *s)
 {
 	if (evbuffer_get_length(s->out) == 0)
 		return;
@@ -378,9 +367,9 @@ size_t smtp_session_discard_input(struct smtp_session *s, char *sample, size_t s
 	return n;
 }
 
-/* ---------- TLS ---------- */
+/* ---------- bufferevents ---------- */
 
-static void smtp_session_setup_bev(struct smtp_session *s)
+void smtp_session_setup_bev(struct smtp_session *s)
 {
 	const struct smtp_limits *lim = smtp_session_limits(s);
 	bufferevent_setcb(s->bev, smtp_session_read_cb, smtp_session_write_cb, smtp_session_event_cb, s);
@@ -390,201 +379,6 @@ static void smtp_session_setup_bev(struct smtp_session *s)
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 	}
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-}
-
-/*
- * Hands the socket to OpenSSL. For STARTTLS the plaintext bufferevent is
- * freed first (its 220 reply has been written): nothing it buffered can
- * reach the TLS layer, and nothing read before the handshake is executed.
- */
-static void smtp_session_start_tls(struct smtp_session *s, int implicit)
-{
-	s->tls_pending = 0;
-	if (s->bev) {
-		bufferevent_free(s->bev);
-		s->bev = NULL;
-	}
-	s->ssl = tls_context_new_ssl(s->srv->cfg.tls);
-	s->bev = bufferevent_openssl_socket_new(s->srv->base, s->fd, s->ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                        BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		/*
-		 * Only out of memory (or an epoll failure) gets here, and libevent may
-		 * already have closed the socket and freed the SSL: going on risks a
-		 * double close of a descriptor another session reuses. Same policy as xmalloc.
-		 */
-		log_error("session %llu: cannot create the TLS bufferevent; aborting", (unsigned long long)s->no);
-		abort();
-	}
-	s->tls_bev = 1; /* from here the bufferevent owns the SSL and the socket */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	s->direct_write = 0;
-	s->rec.tls_mode = implicit ? "implicit" : "starttls";
-	s->state = SMTP_STATE_HANDSHAKE;
-	smtp_transcript_addf(s, '*', "%s", implicit ? "TLS handshake (implicit TLS)" : "TLS handshake (STARTTLS)");
-	smtp_session_setup_bev(s);
-	smtp_session_deadline_start(s);
-}
-
-static void smtp_session_tls_ready(struct smtp_session *s)
-{
-	struct tls_session_info info;
-	smtp_session_deadline_stop(s);
-	tls_session_info_get(s->ssl, &info);
-	s->tls = 1;
-	free(s->rec.tls_version);
-	free(s->rec.tls_cipher);
-	free(s->rec.tls_sni);
-	s->rec.tls_version = xstrdup(info.version);
-	s->rec.tls_cipher = xstrdup(info.cipher);
-	s->rec.tls_sni = info.sni[0] ? xstrdup(info.sni) : NULL;
-	smtp_transcript_addf(s, '*', "TLS established: %s, %s%s%s", info.version, info.cipher,
-	                     info.sni[0] ? ", SNI " : "", info.sni);
-	/* RFC 3207 4.2: after the handshake the session starts over; the client must EHLO again. */
-	smtp_txn_free(s->txn);
-	s->txn = NULL;
-	free(s->helo);
-	s->helo = NULL;
-	s->esmtp = 0;
-	s->authenticated = 0;
-	if (strcmp(s->rec.tls_mode, "implicit") == 0)
-		smtp_session_greet(s);
-	else
-		s->state = SMTP_STATE_CONNECTED;
-	smtp_session_process(s);
-}
-
-static void smtp_session_tls_failed(struct smtp_session *s)
-{
-	unsigned long codes[8];
-	size_t n = 0;
-	unsigned long e;
-	while ((e = bufferevent_get_openssl_error(s->bev)) != 0)
-		if (n < 8)
-			codes[n++] = e;
-	char why[512], reason[512];
-	tls_describe_failure_codes(codes, n, why, sizeof why, reason, sizeof reason);
-	smtp_diag(s, SMTP_DIAG_TLS_HANDSHAKE_FAILED, "%s (OpenSSL: %s)", why, reason[0] ? reason : "no error detail");
-	s->rec.end_reason = "TLS handshake failed";
-	s->broken = 1;
-	smtp_session_free(s);
-}
-
-/* ---------- first bytes ---------- */
-
-/*
- * The first input on a plaintext listener. Returns 0 to go on with the
- * conversation, -1 when the session is being closed.
- */
-static int smtp_session_sniff_plaintext(struct smtp_session *s, struct evbuffer *in)
-{
-	uint8_t buf[SMTP_SNIFF_BYTES];
-	ev_ssize_t n = evbuffer_copyout(in, buf, sizeof buf);
-	if (n <= 0)
-		return 0;
-	enum tls_sniff_kind kind = tls_sniff(buf, (size_t)n);
-	if (kind == TLS_SNIFF_NEED_MORE && (size_t)n < 16)
-		return 0;
-	s->sniffed = 1;
-	if (kind == TLS_SNIFF_TLS || kind == TLS_SNIFF_SSL2) {
-		struct tls_client_hello ch;
-		char vbuf[32], evidence[400];
-		if (tls_sniff_client_hello(buf, (size_t)n, &ch) == 0)
-			snprintf(evidence, sizeof evidence,
-			         "first bytes are a TLS ClientHello (%s%s%s) on %s listener %s",
-			         tls_sniff_version_name(ch.max_version, vbuf, sizeof vbuf), ch.sni[0] ? ", SNI " : "",
-			         ch.sni, smtp_mode_name(s->lst->mode), s->lst->addr);
-		else
-			snprintf(evidence, sizeof evidence, "first bytes are a TLS handshake record on %s listener %s",
-			         smtp_mode_name(s->lst->mode), s->lst->addr);
-		smtp_transcript_addf(s, 'C', "[TLS handshake record, %zd octets]", n);
-		smtp_diag(s, SMTP_DIAG_TLS_CLIENTHELLO_ON_PLAINTEXT_PORT, "%s", evidence);
-		/* The client is speaking TLS: any text we send is noise to it. */
-		smtp_session_discard_input(s, NULL, 0);
-		smtp_session_close_after_reply(s, "TLS on a plaintext port");
-		return -1;
-	}
-	if (kind == TLS_SNIFF_HTTP) {
-		char sample[200];
-		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
-		smtp_transcript_add(s, 'C', sample, strlen(sample));
-		smtp_diag(s, SMTP_DIAG_HTTP_ON_SMTP_PORT, "request \"%s\" on %s listener %s", sample,
-		          smtp_mode_name(s->lst->mode), s->lst->addr);
-		smtp_session_discard_input(s, NULL, 0);
-		smtp_reply_nocount(s, 554, "5.7.0", "This is an SMTP port, not HTTP; use the HTTP API port for HTTP");
-		smtp_session_close_after_reply(s, "HTTP on an SMTP port");
-		return -1;
-	}
-	if (s->state == SMTP_STATE_GREETING) {
-		char sample[200];
-		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
-		smtp_diag(s, SMTP_DIAG_EARLY_TALKER, "\"%s\" arrived before the greeting", sample);
-	}
-	return 0;
-}
-
-static const char smtp_implicit_hint[] =
-        "554 5.7.0 This port expects TLS from the first byte (implicit TLS, RFC 8314): configure SSL/TLS, or use "
-        "port 587 with STARTTLS";
-
-/* Implicit TLS: the first bytes decide between a handshake and a diagnostic. */
-static void smtp_session_sniff_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct smtp_session *s = arg;
-	if (what & EV_TIMEOUT) {
-		if (s->timer)
-			evtimer_del(s->timer);
-		smtp_diag(s, SMTP_DIAG_SILENT_CLIENT_ON_IMPLICIT_TLS_PORT,
-		          "no byte in %lld ms on submissions listener %s: the client waits for a plaintext greeting",
-		          (long long)smtp_session_limits(s)->implicit_tls_wait_ms, s->lst->addr);
-		/* A client waiting for a banner reads this one, and shows our explanation as its error. */
-		smtp_reply_line(s, smtp_implicit_hint);
-		s->rec.end_reason = "no TLS handshake on the implicit-TLS port";
-		smtp_session_send(s);
-		smtp_session_free(s);
-		return;
-	}
-	uint8_t buf[SMTP_SNIFF_BYTES];
-	ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK);
-	if (n <= 0) {
-		s->eof = 1;
-		s->rec.end_reason = n == 0 ? "client closed before the TLS handshake" : "connection lost";
-		smtp_session_free(s);
-		return;
-	}
-	enum tls_sniff_kind kind = tls_sniff(buf, (size_t)n);
-	if (kind == TLS_SNIFF_NEED_MORE && n < 16) {
-		struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
-		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-			s->eof = 1;
-			s->rec.end_reason = "client closed before the TLS handshake";
-			smtp_session_free(s);
-		}
-		return; /* edge-triggered: fires again when more arrives */
-	}
-	event_free(s->sniff_ev);
-	s->sniff_ev = NULL;
-	if (s->timer)
-		evtimer_del(s->timer);
-	s->sniffed = 1;
-	if (kind == TLS_SNIFF_SMTP || kind == TLS_SNIFF_HTTP) {
-		char sample[200];
-		smtp_transcript_escape((const char *)buf, (size_t)n, 60, sample, sizeof sample);
-		smtp_transcript_add(s, 'C', sample, strlen(sample));
-		if (kind == TLS_SNIFF_SMTP)
-			smtp_diag(s, SMTP_DIAG_PLAINTEXT_ON_IMPLICIT_TLS_PORT,
-			          "plaintext \"%s\" on submissions listener %s", sample, s->lst->addr);
-		else
-			smtp_diag(s, SMTP_DIAG_HTTP_ON_SMTP_PORT, "request \"%s\" on submissions listener %s", sample,
-			          s->lst->addr);
-		smtp_reply_line(s, smtp_implicit_hint);
-		s->rec.end_reason = "plaintext on the implicit-TLS port";
-		smtp_session_send(s);
-		smtp_session_free(s);
-		return;
-	}
-	/* A handshake, or bytes OpenSSL will judge (and explain) itself. */
-	smtp_session_start_tls(s, 1);
 }
 
 /* ---------- input ---------- */
@@ -633,7 +427,7 @@ static void smtp_session_deadline_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A record has begun: the deadline runs from now unless it already runs. */
-static void smtp_session_deadline_start(struct smtp_session *s)
+void smtp_session_deadline_start(struct smtp_session *s)
 {
 	int64_t ms = smtp_session_limits(s)->idle_timeout_ms;
 	if (ms <= 0)
@@ -647,7 +441,7 @@ static void smtp_session_deadline_start(struct smtp_session *s)
 }
 
 /* A record is complete. */
-static void smtp_session_deadline_stop(struct smtp_session *s)
+void smtp_session_deadline_stop(struct smtp_session *s)
 {
 	if (s->deadline)
 		evtimer_del(s->deadline);
@@ -937,10 +731,7 @@ void smtp_session_start(struct smtp_listener *lst, int fd, const struct sockaddr
 
 	if (lst->mode == SMTP_MODE_SUBMISSIONS && !over_total && !over_ip) {
 		/* Nothing is sent on an implicit-TLS port until the first bytes say what the client speaks. */
-		s->state = SMTP_STATE_SNIFFING;
-		s->sniff_ev = event_new(srv->base, fd, EV_READ | EV_PERSIST | EV_ET, smtp_session_sniff_cb, s);
-		event_add(s->sniff_ev, NULL);
-		smtp_session_arm_timer(s, lim->implicit_tls_wait_ms); /* an absolute deadline: input does not push it */
+		smtp_session_sniff_wait(s);
 		return;
 	}
 

@@ -22,6 +22,22 @@
 /* A line longer than this is cut (with a note of how long it was). */
 #define SMTP_TRANSCRIPT_LINE_MAX 1024
 
+/*
+ * Characters that are valid UTF-8 but not text: C1 controls, and the bidi
+ * embeddings, overrides, isolates and marks that would make a line read
+ * differently from what the client sent (U+202A-U+202E, U+2066-U+2069,
+ * U+200E, U+200F, U+061C; the set http_parse refuses in file names).
+ */
+static int smtp_transcript_hidden(uint32_t cp)
+{
+	return (cp >= 0x80 && cp <= 0x9f) || utf8_is_bidi_control(cp);
+}
+
+/*
+ * Printable ASCII and UTF-8 text are kept; every other byte is written as
+ * \r, \n, \t or \xNN, and a hidden character as the \xNN of each of its
+ * bytes (all of them, or none when they do not fit).
+ */
 void smtp_transcript_escape(const char *in, size_t len, size_t max, char *out, size_t outlen)
 {
 	size_t o = 0;
@@ -30,12 +46,19 @@ void smtp_transcript_escape(const char *in, size_t len, size_t max, char *out, s
 	if (outlen == 0)
 		return;
 	while (i < len && i < max && o + 8 < outlen) {
-		size_t n = p[i] >= 0x80 ? utf8_sequence_len(p + i, len - i) : 1;
+		uint32_t cp = p[i];
+		size_t n = p[i] >= 0x80 ? utf8_decode(p + i, len - i, &cp) : 1;
 		if (p[i] >= 0x20 && p[i] < 0x7f) {
 			out[o++] = (char)p[i++];
-		} else if (p[i] >= 0x80 && n > 1) {
+		} else if (n > 1 && !smtp_transcript_hidden(cp)) {
 			memcpy(out + o, p + i, n);
 			o += n;
+			i += n;
+		} else if (n > 1) {
+			if (o + 4 * n >= outlen)
+				break;
+			for (size_t k = 0; k < n; k++)
+				o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[i + k]);
 			i += n;
 		} else {
 			const char *esc = p[i] == '\r' ? "\\r" : p[i] == '\n' ? "\\n" : p[i] == '\t' ? "\\t" : NULL;

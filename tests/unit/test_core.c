@@ -163,6 +163,19 @@ static void test_utf8(void **state)
 	free(s);
 }
 
+/* Every bidi control that can make shown text read differently from its bytes, and nothing near them. */
+static void test_utf8_bidi_control(void **state)
+{
+	(void)state;
+	static const uint32_t yes[] = {0x061c, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c,
+	                               0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069};
+	static const uint32_t no[] = {'a', 0x061b, 0x200d, 0x2010, 0x2029, 0x202f, 0x2065, 0x206a, 0xfeff};
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		assert_true(utf8_is_bidi_control(yes[i]));
+	for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+		assert_false(utf8_is_bidi_control(no[i]));
+}
+
 static void test_utf8_decode(void **state)
 {
 	uint32_t cp;
@@ -266,12 +279,19 @@ static void test_utf8_copy_valid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_id_monotonic),    cmocka_unit_test(test_id_format_sorts),
-	        cmocka_unit_test(test_id_parse),        cmocka_unit_test(test_durations),
-	        cmocka_unit_test(test_sizes),           cmocka_unit_test(test_hostport),
-	        cmocka_unit_test(test_listener_spec),   cmocka_unit_test(test_utf8),
-	        cmocka_unit_test(test_utf8_decode),     cmocka_unit_test(test_utf8_append_round_trip),
-	        cmocka_unit_test(test_utf8_class),      cmocka_unit_test(test_utf8_lower),
+	        cmocka_unit_test(test_id_monotonic),
+	        cmocka_unit_test(test_id_format_sorts),
+	        cmocka_unit_test(test_id_parse),
+	        cmocka_unit_test(test_durations),
+	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_hostport),
+	        cmocka_unit_test(test_listener_spec),
+	        cmocka_unit_test(test_utf8),
+	        cmocka_unit_test(test_utf8_decode),
+	        cmocka_unit_test(test_utf8_bidi_control),
+	        cmocka_unit_test(test_utf8_append_round_trip),
+	        cmocka_unit_test(test_utf8_class),
+	        cmocka_unit_test(test_utf8_lower),
 	        cmocka_unit_test(test_utf8_copy_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
