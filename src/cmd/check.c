@@ -4,7 +4,8 @@
  *
  *   check spf      SPF (RFC 7208) of one client IP, HELO and MAIL FROM
  *   check message  SPF (given the envelope), DKIM, DMARC and ARC of a
- *                  message file, and the Authentication-Results field
+ *                  message file, the Authentication-Results field and
+ *                  (SPF checked) the Received-SPF field
  *   check domain   (later) the sending posture of a domain
  *
  * DNS comes from a DNS-cache file (--dns-cache, offline, reproducible) or
@@ -30,9 +31,11 @@
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
 #include "auth/dns.h"
+#include "auth/received_spf.h"
 #include "auth/spf.h"
 #include "cmd/cli.h"
 #include "core/buf.h"
+#include "core/json_text.h"
 #include "core/units.h"
 #include "core/xmalloc.h"
 
@@ -72,7 +75,7 @@ static void cmd_check_spf_usage(FILE *f)
 	        "Evaluates the SPF record of the MAIL FROM domain (or, when MAIL FROM is empty, of the HELO\n"
 	        "name) for a client address, as a receiving server would (RFC 7208). Prints the result word\n"
 	        "(pass, fail, softfail, neutral, none, permerror, temperror), the explanation, the reason\n"
-	        "and the DNS-lookup counts.\n"
+	        "and the DNS-lookup counts, then the Received-SPF header field (RFC 7208 9.1).\n"
 	        "\n"
 	        "  --ip ADDR           the connecting client's IPv4 or IPv6 address (required)\n"
 	        "  --mail-from ADDR    the envelope sender (MAIL FROM); \"\" for bounces\n"
@@ -83,7 +86,8 @@ static void cmd_check_spf_usage(FILE *f)
 	        "  --trust-anchor FILE validate DNSSEC with this trust anchor (e.g. /usr/share/dns/root.key)\n"
 	        "  --timeout DURATION  give up with temperror after this long (default %ds)\n"
 	        "  --trace             also print every term evaluated\n"
-	        "  --json              {result, domain, explanation, lookups, void_lookups, trace, ...}\n"
+	        "  --json              {result, domain, explanation, lookups, void_lookups, trace, ...,\n"
+	        "                      received_spf}\n"
 	        "  -h, --help          this text\n"
 	        "\n"
 	        "Example: mailscope check spf --ip 192.0.2.1 --mail-from alice@example.com --helo mx.example.com\n"
@@ -222,6 +226,25 @@ static void cmd_check_spf_print(const struct spf_outcome *o, int trace)
 	}
 }
 
+/* The field as it would be added to the message (folded with CRLF TAB; printed with LF TAB). */
+static void cmd_check_print_field(const char *name, const char *value)
+{
+	printf("%s: ", name);
+	for (const char *p = value; *p; p++)
+		if (*p != '\r')
+			putchar(*p);
+	putchar('\n');
+}
+
+/* The Received-SPF field of an outcome for this request; fold: CRLF TAB, else one line. */
+static char *cmd_check_received_spf(const struct spf_outcome *out, const struct spf_request *req, const char *receiver,
+                                    int fold)
+{
+	struct received_spf_input in = {
+	        .spf = out, .client_ip = req->ip, .mail_from = req->mail_from, .helo = req->helo, .receiver = receiver};
+	return received_spf_build(&in, fold);
+}
+
 static int cmd_check_spf(int argc, char **argv)
 {
 	struct cmd_check_spf_options o;
@@ -238,8 +261,10 @@ static int cmd_check_spf(int argc, char **argv)
 		return CMD_CHECK_USAGE;
 	}
 	struct spf_outcome *out = spf_check_sync(r, &o.req);
+	char *received = cmd_check_received_spf(out, &o.req, NULL, !o.json);
 	if (o.json) {
 		json_t *j = spf_outcome_json(out);
+		json_object_set_new(j, "received_spf", json_text(received));
 		json_object_set_new(j, "resolver", json_string(dns_resolver_describe(r)));
 		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s\n", s ? s : "{}");
@@ -247,7 +272,9 @@ static int cmd_check_spf(int argc, char **argv)
 		json_decref(j);
 	} else {
 		cmd_check_spf_print(out, o.trace);
+		cmd_check_print_field("Received-SPF", received);
 	}
+	free(received);
 	rc = out->result == SPF_RESULT_PASS ? CMD_CHECK_PASS : CMD_CHECK_OTHER;
 	spf_outcome_free(out);
 	dns_resolver_free(r);
@@ -265,7 +292,8 @@ static void cmd_check_message_usage(FILE *f)
 	        "Verifies a message file as a receiving server would: every DKIM signature (RFC 6376, RFC 8463),\n"
 	        "SPF (RFC 7208) when the envelope is given (it is not in the file), and DMARC (RFC 7489) from\n"
 	        "both, and the ARC chain (RFC 8617). Prints each result in RFC 8601 words with the reason,\n"
-	        "findings with what to fix, and the Authentication-Results header field (RFC 8601).\n"
+	        "findings with what to fix, the Received-SPF header field (RFC 7208 9.1; SPF checked) and the\n"
+	        "Authentication-Results header field (RFC 8601).\n"
 	        "FILE \"-\" reads standard input.\n"
 	        "\n"
 	        "  --ip ADDR           the sending client's address: checks SPF (with --mail-from or --helo)\n"
@@ -275,8 +303,10 @@ static void cmd_check_message_usage(FILE *f)
 	        "  --resolver IP       ask this DNS resolver (default: the ones in /etc/resolv.conf)\n"
 	        "  --trust-anchor FILE validate DNSSEC with this trust anchor\n"
 	        "  --timeout DURATION  give up on each check with temperror after this long (default %ds)\n"
-	        "  --authserv-id NAME  the Authentication-Results authserv-id (default mailscope)\n"
-	        "  --json              {spf, dkim: [...], dmarc, arc, authentication_results, findings}\n"
+	        "  --authserv-id NAME  the Authentication-Results authserv-id and Received-SPF receiver\n"
+	        "                      (default mailscope)\n"
+	        "  --json              {spf, dkim: [...], dmarc, arc, authentication_results, received_spf,\n"
+	        "                      findings}\n"
 	        "  -h, --help          this text\n"
 	        "\n"
 	        "Example: mailscope check message in.eml --ip 192.0.2.1 --mail-from bounce@example.com --dns-cache "
@@ -424,7 +454,8 @@ struct cmd_check_message_result {
 	struct dmarc_outcome *dmarc;
 	struct arc_outcome *arc;
 	char *authres;
-	json_t *findings; /* array of strings */
+	char *received_spf; /* NULL: SPF not checked */
+	json_t *findings;   /* array of strings */
 };
 
 static void cmd_check_message_findings(struct cmd_check_message_result *m)
@@ -475,9 +506,10 @@ static json_t *cmd_check_message_json(const struct cmd_check_message_result *m)
 	                                 "not checked: give --ip and --mail-from (the envelope is not in the file)");
 	json_t *arc = arc_outcome_json(m->arc);
 	json_object_set_new(arc, "checked", json_true());
-	return json_pack("{s:o, s:o, s:o, s:o, s:s, s:O}", "spf", spf, "dkim", dkim_outcome_json(m->dkim), "dmarc",
-	                 dmarc_outcome_json(m->dmarc), "arc", arc, "authentication_results", m->authres, "findings",
-	                 m->findings);
+	/* json_text: the fields hold outside bytes (From: domain, MAIL FROM) that need not be UTF-8. */
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:O}", "spf", spf, "dkim", dkim_outcome_json(m->dkim), "dmarc",
+	                 dmarc_outcome_json(m->dmarc), "arc", arc, "authentication_results", json_text(m->authres),
+	                 "received_spf", json_text(m->received_spf), "findings", m->findings);
 }
 
 static void cmd_check_message_print(const struct cmd_check_message_result *m)
@@ -513,12 +545,9 @@ static void cmd_check_message_print(const struct cmd_check_message_result *m)
 		for (size_t i = 0; i < json_array_size(m->findings); i++)
 			printf("  - %s\n", json_string_value(json_array_get(m->findings, i)));
 	}
-	/* The field as it would be added to the message (folded with CRLF TAB; printed with LF TAB). */
-	printf("Authentication-Results: ");
-	for (const char *p = m->authres; *p; p++)
-		if (*p != '\r')
-			putchar(*p);
-	putchar('\n');
+	if (m->received_spf)
+		cmd_check_print_field("Received-SPF", m->received_spf);
+	cmd_check_print_field("Authentication-Results", m->authres);
 }
 
 static int cmd_check_message(int argc, char **argv)
@@ -569,6 +598,8 @@ static int cmd_check_message(int argc, char **argv)
 	struct authres_input ain = {
 	        .authserv_id = o.authserv_id, .spf = m.spf, .dkim = m.dkim, .dmarc = m.dmarc, .arc = m.arc};
 	m.authres = authres_build(&ain, !o.json);
+	if (m.spf)
+		m.received_spf = cmd_check_received_spf(m.spf, &o.spf, o.authserv_id, !o.json);
 	cmd_check_message_findings(&m);
 	if (o.json) {
 		json_t *j = cmd_check_message_json(&m);
@@ -586,6 +617,7 @@ static int cmd_check_message(int argc, char **argv)
 	dmarc_outcome_free(m.dmarc);
 	arc_outcome_free(m.arc);
 	free(m.authres);
+	free(m.received_spf);
 	json_decref(m.findings);
 	dns_resolver_free(r);
 	event_base_free(base);

@@ -14,7 +14,8 @@ mismatch); SPF not checked without the envelope; ARC (RFC 8617) on a
 chain of two sets this test seals itself (pass, arc=pass in the field and
 the JSON) and on the same chain with an ARC field changed (fail, the set
 and the reason), arc=none without ARC; the Authentication-Results field
-(RFC 8601); --json and its fields; standard input; usage errors (exit 2, one line); and the RFC 8463
+(RFC 8601) and the exact Received-SPF field (RFC 7208 9.1) when SPF was
+checked (none without the envelope); --json and its fields; standard input; usage errors (exit 2, one line); and the RFC 8463
 example message when ../shared/conformance/dkim is there."""
 import base64
 import hashlib
@@ -164,6 +165,22 @@ def test_pass():
     R.check(rc == 0 and "spf: pass (MAIL FROM example.com)" in out and "dmarc: pass" in out,
             "aligned SPF: DMARC pass", repr(out))
     R.check("spf=pass smtp.mailfrom=example.com" in out, "Authentication-Results has spf=pass", repr(out))
+    R.check("Received-SPF: pass (mailscope: domain of bounce@example.com designates\n"
+            "\t192.0.2.7 as permitted sender) client-ip=192.0.2.7;\n"
+            "\tenvelope-from=\"bounce@example.com\"; helo=mx.example.com; receiver=mailscope;\n"
+            "\tidentity=mailfrom; mechanism=\"ip4:192.0.2.0/24\";\n"
+            "Authentication-Results: mailscope;\n" in out, "the Received-SPF field, folded, before Authentication-Results",
+            repr(out))
+    rc, out, err = check(ALIGNED)
+    R.check("Received-SPF" not in out, "no Received-SPF when SPF was not checked", repr(out))
+    rc, out, err = check(ALIGNED, "--ip", "203.0.113.9", "--mail-from", "", "--helo", "example.com",
+                         "--authserv-id", "mx.test")
+    R.check("Received-SPF: fail (mx.test: domain of postmaster@example.com does not\n"
+            "\tdesignate 203.0.113.9 as permitted sender) client-ip=203.0.113.9;\n"
+            "\tenvelope-from=\"\"; helo=example.com; receiver=mx.test; identity=helo;\n"
+            "\tmechanism=-all;\n"
+            "Authentication-Results: mx.test;\n" in out,
+            "Received-SPF fail for the HELO identity; the receiver is the authserv-id", repr(out))
 
 
 def test_fail_findings():
@@ -204,10 +221,22 @@ def test_json():
     R.check(j["authentication_results"].startswith("mailscope; spf=pass smtp.mailfrom=mailer.example; dkim=pass")
             and "\r" not in j["authentication_results"], "JSON authentication_results on one line",
             repr(j["authentication_results"]))
+    R.check(j["received_spf"] == "pass (mailscope: domain of bounce@mailer.example designates 198.51.100.9 as "
+            "permitted sender) client-ip=198.51.100.9; envelope-from=\"bounce@mailer.example\"; receiver=mailscope; "
+            "identity=mailfrom; mechanism=\"ip4:198.51.100.0/24\";", "JSON received_spf on one line",
+            repr(j["received_spf"]))
     R.check(any("sign with d=example.com" in f for f in j["findings"]), "JSON findings", repr(j["findings"]))
     rc, j = check_json(ALIGNED)
     R.check(rc == 0 and j["spf"]["result"] == "none" and j["spf"]["checked"] is False
-            and j["dmarc"]["alignment"]["dkim"] is True, "JSON without the envelope", repr(j and j["spf"]))
+            and j["dmarc"]["alignment"]["dkim"] is True and j["received_spf"] is None, "JSON without the envelope",
+            repr(j and (j["spf"], j["received_spf"])))
+    # Bytes that are not UTF-8 (a From: domain, a MAIL FROM) still give JSON, repaired, with both fields.
+    odd = write("odd-bytes.eml", b"From: joe@\xffx.example\r\nSubject: x\r\n\r\nhi\r\n")
+    rc, j = check_json(odd, "--ip", "192.0.2.1", "--mail-from", b"a@\xff.example")
+    R.check(j is not None and j["authentication_results"].startswith("mailscope; spf=none")
+            and j["received_spf"].startswith("none (mailscope: domain of a@\ufffd.example does not designate"),
+            "JSON with bytes that are not UTF-8: authentication_results and received_spf repaired",
+            repr(j and (j["authentication_results"], j["received_spf"])))
 
 
 def test_arc():

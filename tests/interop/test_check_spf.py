@@ -7,7 +7,9 @@ path, from a tiny DNS responder of this test on 127.0.0.1 (--resolver
 
 Covered: pass / fail (with the exp= explanation) / softfail / none /
 temperror and their exit status (0 on pass, 1 otherwise); the HELO identity;
---trace; --json and its fields; usage errors (exit 2, one line that names
+--trace; the exact Received-SPF field (RFC 7208 9.1) printed last, folded,
+for MAIL FROM and HELO, IPv4 and IPv6; --json and its fields (received_spf
+on one line); usage errors (exit 2, one line that names
 the cause): missing or bad --ip, conflicting options, a malformed or missing
 --dns-cache file (naming the name and the field); `check --help` and the
 subcommand that comes later (domain)."""
@@ -82,6 +84,35 @@ def test_results():
             "--trace prints every term evaluated", repr(out))
 
 
+def test_received_spf():
+    rc, out, _ = spf("--ip", "192.0.2.10", "--mail-from", "alice@example.com", "--helo", "mx.example.org", "--trace")
+    R.check(rc == 0 and out.endswith(
+        "Received-SPF: pass (mailscope: domain of alice@example.com designates\n"
+        "\t192.0.2.10 as permitted sender) client-ip=192.0.2.10;\n"
+        "\tenvelope-from=\"alice@example.com\"; helo=mx.example.org; receiver=mailscope;\n"
+        "\tidentity=mailfrom; mechanism=\"ip4:192.0.2.0/24\";\n"), "pass: Received-SPF printed last, folded",
+        repr(out))
+    rc, out, _ = spf("--ip", "203.0.113.5", "--mail-from", "alice@example.com")
+    R.check(rc == 1 and out.endswith(
+        "Received-SPF: fail (mailscope: domain of alice@example.com does not designate\n"
+        "\t203.0.113.5 as permitted sender) client-ip=203.0.113.5;\n"
+        "\tenvelope-from=\"alice@example.com\"; receiver=mailscope; identity=mailfrom;\n"
+        "\tmechanism=-all;\n"), "fail: mechanism=-all, no helo= without --helo", repr(out))
+    rc, out, _ = spf("--ip", "203.0.113.5", "--mail-from", "bob@slow.example")
+    R.check(rc == 1 and out.endswith(
+        "Received-SPF: temperror (mailscope: temporary error checking domain of\n"
+        "\tbob@slow.example) client-ip=203.0.113.5; envelope-from=\"bob@slow.example\";\n"
+        "\treceiver=mailscope; identity=mailfrom;\n"
+        "\tproblem=\"DNS TXT lookup of slow.example failed (TIMEOUT in the DNS-cache file)\";\n"),
+        "temperror: problem= names the cause", repr(out))
+    rc, out, _ = spf("--ip", "2001:db8::25", "--mail-from", "", "--helo", "helo.example")
+    R.check(rc == 0 and out.endswith(
+        "Received-SPF: pass (mailscope: domain of postmaster@helo.example designates\n"
+        "\t2001:db8::25 as permitted sender) client-ip=\"2001:db8::25\"; envelope-from=\"\";\n"
+        "\thelo=helo.example; receiver=mailscope; identity=helo;\n"
+        "\tmechanism=\"ip6:2001:db8::/32\";\n"), "HELO identity, IPv6 quoted, null reverse-path", repr(out))
+
+
 def test_json():
     rc, out, err = spf("--ip", "203.0.113.5", "--mail-from", "alice@example.com", "--json")
     try:
@@ -94,6 +125,9 @@ def test_json():
             and j["void_lookups"] == 0, "--json: explanation and lookup counts", repr(j))
     R.check(isinstance(j["trace"], list) and j["trace"][0]["term"] == "record"
             and all(set(t) == {"depth", "domain", "term", "note"} for t in j["trace"]), "--json: the trace", repr(j))
+    R.check(j["received_spf"] == "fail (mailscope: domain of alice@example.com does not designate 203.0.113.5 as "
+            "permitted sender) client-ip=203.0.113.5; envelope-from=\"alice@example.com\"; receiver=mailscope; "
+            "identity=mailfrom; mechanism=-all;", "--json: received_spf on one line", repr(j["received_spf"]))
 
 
 def test_usage():
@@ -186,7 +220,7 @@ def test_unbound_offline():
 def main():
     global CACHE
     CACHE = write("dns-cache.json", json.dumps(ZONE))
-    for t in (test_results, test_json, test_usage, test_unbound_offline):
+    for t in (test_results, test_received_spf, test_json, test_usage, test_unbound_offline):
         R.run(t)
     R.finish()
 
