@@ -123,10 +123,65 @@ static const struct option cmd_check_spf_longopts[] = {
         {NULL, 0, NULL, 0},
 };
 
-struct cmd_check_spf_options {
-	struct spf_request req;
+/* The DNS options every check takes: a DNS-cache file, or libunbound with its upstream and anchor. */
+struct cmd_check_dns {
 	const char *dns_cache;
 	struct dns_unbound_config unbound;
+	int timeout_ms; /* --timeout: the whole check; 0 = each check's default */
+};
+
+/* One of the DNS options (--dns-cache, --resolver, --trust-anchor, --timeout)? 1 taken, 0 not one, -1 bad. */
+static int cmd_check_dns_option(struct cmd_check_dns *d, int opt, const char *prog)
+{
+	char err[256];
+	int64_t ms;
+	switch (opt) {
+	case CMD_CHECK_OPT_DNS_CACHE:
+		d->dns_cache = optarg;
+		return 1;
+	case CMD_CHECK_OPT_RESOLVER:
+		d->unbound.upstream = optarg;
+		return 1;
+	case CMD_CHECK_OPT_TRUST_ANCHOR:
+		d->unbound.trust_anchor_file = optarg;
+		return 1;
+	case CMD_CHECK_OPT_TIMEOUT:
+		if (units_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
+			return cli_fail(prog, "--timeout: %s", err);
+		if (ms < 1 || ms > CMD_CHECK_MAX_TIMEOUT_MS)
+			return cli_fail(prog, "--timeout: from 1ms to %dm", CMD_CHECK_MAX_TIMEOUT_MS / 60000);
+		d->timeout_ms = (int)ms;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* After the options: refuses contradictions, derives the resolver's own timeout. 0 or -1. */
+static int cmd_check_dns_finish(struct cmd_check_dns *d, const char *prog)
+{
+	if (d->dns_cache && (d->unbound.upstream || d->unbound.trust_anchor_file))
+		return cli_fail(prog, "--dns-cache answers every query itself: it cannot be combined with "
+		                      "--resolver or --trust-anchor");
+	d->unbound.timeout_ms =
+	        d->timeout_ms > 0 && d->timeout_ms < DNS_DEFAULT_TIMEOUT_MS ? d->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
+	return 0;
+}
+
+/* The resolver the options ask for, on base; NULL after saying why. */
+static struct dns_resolver *cmd_check_dns_open(const struct cmd_check_dns *d, struct event_base *base, const char *prog)
+{
+	char err[512];
+	struct dns_resolver *r = d->dns_cache ? dns_cache_open(base, d->dns_cache, err, sizeof err)
+	                                      : dns_unbound_new(base, &d->unbound, err, sizeof err);
+	if (r == NULL)
+		cli_fail(prog, "%s", err);
+	return r;
+}
+
+struct cmd_check_spf_options {
+	struct spf_request req;
+	struct cmd_check_dns dns;
 	int trace;
 	int json;
 };
@@ -134,9 +189,7 @@ struct cmd_check_spf_options {
 /* Returns 0 to run, 1 when done (help printed), -1 on bad usage. */
 static int cmd_check_spf_parse(int argc, char **argv, struct cmd_check_spf_options *o)
 {
-	char err[256];
-	int64_t ms;
-	int have_mail_from = 0;
+	int have_mail_from = 0, rc;
 	memset(o, 0, sizeof *o);
 	optind = 1;
 	opterr = 0;
@@ -156,23 +209,6 @@ static int cmd_check_spf_parse(int argc, char **argv, struct cmd_check_spf_optio
 		case CMD_CHECK_OPT_HELO:
 			o->req.helo = optarg;
 			break;
-		case CMD_CHECK_OPT_DNS_CACHE:
-			o->dns_cache = optarg;
-			break;
-		case CMD_CHECK_OPT_RESOLVER:
-			o->unbound.upstream = optarg;
-			break;
-		case CMD_CHECK_OPT_TRUST_ANCHOR:
-			o->unbound.trust_anchor_file = optarg;
-			break;
-		case CMD_CHECK_OPT_TIMEOUT:
-			if (units_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
-				return cli_fail(CMD_CHECK_SPF_PROG, "--timeout: %s", err);
-			if (ms < 1 || ms > CMD_CHECK_MAX_TIMEOUT_MS)
-				return cli_fail(CMD_CHECK_SPF_PROG, "--timeout: from 1ms to %dm",
-				                CMD_CHECK_MAX_TIMEOUT_MS / 60000);
-			o->req.timeout_ms = (int)ms;
-			break;
 		case CMD_CHECK_OPT_TRACE:
 			o->trace = 1;
 			break;
@@ -184,7 +220,11 @@ static int cmd_check_spf_parse(int argc, char **argv, struct cmd_check_spf_optio
 			cmd_check_spf_usage(stdout);
 			return 1;
 		default:
-			return cli_bad_option(CMD_CHECK_SPF_PROG, cmd_check_spf_longopts, c, argv);
+			rc = cmd_check_dns_option(&o->dns, c, CMD_CHECK_SPF_PROG);
+			if (rc == 0)
+				return cli_bad_option(CMD_CHECK_SPF_PROG, cmd_check_spf_longopts, c, argv);
+			if (rc < 0)
+				return -1;
 		}
 	}
 	if (optind < argc)
@@ -198,14 +238,8 @@ static int cmd_check_spf_parse(int argc, char **argv, struct cmd_check_spf_optio
 	if ((o->req.mail_from == NULL || o->req.mail_from[0] == '\0') && (o->req.helo == NULL || !o->req.helo[0]))
 		return cli_fail(CMD_CHECK_SPF_PROG,
 		                "with an empty --mail-from the HELO name is checked: give --helo NAME");
-	if (o->dns_cache && (o->unbound.upstream || o->unbound.trust_anchor_file))
-		return cli_fail(CMD_CHECK_SPF_PROG,
-		                "--dns-cache answers every query itself: it cannot be combined with "
-		                "--resolver or --trust-anchor");
-	o->unbound.timeout_ms = o->req.timeout_ms > 0 && o->req.timeout_ms < DNS_DEFAULT_TIMEOUT_MS
-	                                ? o->req.timeout_ms
-	                                : DNS_DEFAULT_TIMEOUT_MS;
-	return 0;
+	o->req.timeout_ms = o->dns.timeout_ms;
+	return cmd_check_dns_finish(&o->dns, CMD_CHECK_SPF_PROG);
 }
 
 static void cmd_check_spf_print(const struct spf_outcome *o, int trace)
@@ -252,11 +286,8 @@ static int cmd_check_spf(int argc, char **argv)
 	if (rc != 0)
 		return rc > 0 ? CMD_CHECK_PASS : CMD_CHECK_USAGE;
 	struct event_base *base = event_base_new();
-	char err[512];
-	struct dns_resolver *r = o.dns_cache ? dns_cache_open(base, o.dns_cache, err, sizeof err)
-	                                     : dns_unbound_new(base, &o.unbound, err, sizeof err);
+	struct dns_resolver *r = cmd_check_dns_open(&o.dns, base, CMD_CHECK_SPF_PROG);
 	if (r == NULL) {
-		cli_fail(CMD_CHECK_SPF_PROG, "%s", err);
 		event_base_free(base);
 		return CMD_CHECK_USAGE;
 	}
@@ -333,18 +364,15 @@ struct cmd_check_message_options {
 	const char *file;
 	struct spf_request spf;
 	int have_mail_from;
-	const char *dns_cache;
 	const char *authserv_id;
-	struct dns_unbound_config unbound;
-	int timeout_ms;
+	struct cmd_check_dns dns;
 	int json;
 };
 
 /* Returns 0 to run, 1 when done (help printed), -1 on bad usage. */
 static int cmd_check_message_parse(int argc, char **argv, struct cmd_check_message_options *o)
 {
-	char err[256];
-	int64_t ms;
+	int rc;
 	memset(o, 0, sizeof *o);
 	optind = 1;
 	opterr = 0;
@@ -364,23 +392,6 @@ static int cmd_check_message_parse(int argc, char **argv, struct cmd_check_messa
 		case CMD_CHECK_OPT_HELO:
 			o->spf.helo = optarg;
 			break;
-		case CMD_CHECK_OPT_DNS_CACHE:
-			o->dns_cache = optarg;
-			break;
-		case CMD_CHECK_OPT_RESOLVER:
-			o->unbound.upstream = optarg;
-			break;
-		case CMD_CHECK_OPT_TRUST_ANCHOR:
-			o->unbound.trust_anchor_file = optarg;
-			break;
-		case CMD_CHECK_OPT_TIMEOUT:
-			if (units_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
-				return cli_fail(CMD_CHECK_MSG_PROG, "--timeout: %s", err);
-			if (ms < 1 || ms > CMD_CHECK_MAX_TIMEOUT_MS)
-				return cli_fail(CMD_CHECK_MSG_PROG, "--timeout: from 1ms to %dm",
-				                CMD_CHECK_MAX_TIMEOUT_MS / 60000);
-			o->timeout_ms = (int)ms;
-			break;
 		case CMD_CHECK_OPT_AUTHSERV_ID:
 			o->authserv_id = optarg;
 			break;
@@ -392,7 +403,11 @@ static int cmd_check_message_parse(int argc, char **argv, struct cmd_check_messa
 			cmd_check_message_usage(stdout);
 			return 1;
 		default:
-			return cli_bad_option(CMD_CHECK_MSG_PROG, cmd_check_message_longopts, c, argv);
+			rc = cmd_check_dns_option(&o->dns, c, CMD_CHECK_MSG_PROG);
+			if (rc == 0)
+				return cli_bad_option(CMD_CHECK_MSG_PROG, cmd_check_message_longopts, c, argv);
+			if (rc < 0)
+				return -1;
 		}
 	}
 	if (optind >= argc)
@@ -410,14 +425,8 @@ static int cmd_check_message_parse(int argc, char **argv, struct cmd_check_messa
 	    (o->spf.helo == NULL || !o->spf.helo[0]))
 		return cli_fail(CMD_CHECK_MSG_PROG,
 		                "with an empty --mail-from the HELO name is checked: give --helo NAME");
-	if (o->dns_cache && (o->unbound.upstream || o->unbound.trust_anchor_file))
-		return cli_fail(CMD_CHECK_MSG_PROG,
-		                "--dns-cache answers every query itself: it cannot be combined with "
-		                "--resolver or --trust-anchor");
-	o->spf.timeout_ms = o->timeout_ms;
-	o->unbound.timeout_ms =
-	        o->timeout_ms > 0 && o->timeout_ms < DNS_DEFAULT_TIMEOUT_MS ? o->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
-	return 0;
+	o->spf.timeout_ms = o->dns.timeout_ms;
+	return cmd_check_dns_finish(&o->dns, CMD_CHECK_MSG_PROG);
 }
 
 /* The whole file (or standard input); NULL with the reason. */
@@ -564,10 +573,8 @@ static int cmd_check_message(int argc, char **argv)
 		return CMD_CHECK_USAGE;
 	}
 	struct event_base *base = event_base_new();
-	struct dns_resolver *r = o.dns_cache ? dns_cache_open(base, o.dns_cache, err, sizeof err)
-	                                     : dns_unbound_new(base, &o.unbound, err, sizeof err);
+	struct dns_resolver *r = cmd_check_dns_open(&o.dns, base, CMD_CHECK_MSG_PROG);
 	if (r == NULL) {
-		cli_fail(CMD_CHECK_MSG_PROG, "%s", err);
 		event_base_free(base);
 		free(msg);
 		return CMD_CHECK_USAGE;
@@ -576,7 +583,7 @@ static int cmd_check_message(int argc, char **argv)
 	m.findings = json_array();
 	if (o.spf.ip)
 		m.spf = spf_check_sync(r, &o.spf);
-	struct dkim_request dreq = {.msg = msg, .len = len, .timeout_ms = o.timeout_ms};
+	struct dkim_request dreq = {.msg = msg, .len = len, .timeout_ms = o.dns.timeout_ms};
 	m.dkim = dkim_check_sync(r, &dreq);
 	char *from = NULL;
 	char ferr[256] = "";
@@ -585,7 +592,7 @@ static int cmd_check_message(int argc, char **argv)
 	                             .spf = m.spf ? m.spf->result : SPF_RESULT_NONE,
 	                             .spf_domain = m.spf ? m.spf->domain : NULL,
 	                             .dkim = m.dkim,
-	                             .timeout_ms = o.timeout_ms};
+	                             .timeout_ms = o.dns.timeout_ms};
 	m.dmarc = dmarc_check_sync(r, &mreq);
 	if (from == NULL) {
 		/* The check said "no usable From: domain"; the parser knows why. */
@@ -593,7 +600,7 @@ static int cmd_check_message(int argc, char **argv)
 		m.dmarc->reason = xstrdup(ferr);
 	}
 	free(from);
-	struct arc_request areq = {.msg = msg, .len = len, .timeout_ms = o.timeout_ms};
+	struct arc_request areq = {.msg = msg, .len = len, .timeout_ms = o.dns.timeout_ms};
 	m.arc = arc_check_sync(r, &areq);
 	struct authres_input ain = {
 	        .authserv_id = o.authserv_id, .spf = m.spf, .dkim = m.dkim, .dmarc = m.dmarc, .arc = m.arc};
