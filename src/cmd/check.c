@@ -17,6 +17,7 @@
  * malformed --dns-cache file), or a message file that cannot be read.
  */
 #include "cmd/check.h"
+#include "cmd/check_internal.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -44,13 +45,6 @@
 #define CMD_CHECK_MSG_PROG "mailscope check message"
 /* Largest message file read (a test message; real mail is far smaller). */
 #define CMD_CHECK_MAX_MESSAGE (64 * 1024 * 1024)
-
-#define CMD_CHECK_PASS  0
-#define CMD_CHECK_OTHER 1
-#define CMD_CHECK_USAGE 2
-
-/* Longest --timeout: RFC 7208 4.6.4 asks for at least 20 s; minutes are plenty. */
-#define CMD_CHECK_MAX_TIMEOUT_MS (10 * 60 * 1000)
 
 static void cmd_check_usage(FILE *f)
 {
@@ -95,20 +89,6 @@ static void cmd_check_spf_usage(FILE *f)
 	        SPF_DEFAULT_TIMEOUT_MS / 1000);
 }
 
-enum {
-	CMD_CHECK_OPT_IP = 256,
-	CMD_CHECK_OPT_MAIL_FROM,
-	CMD_CHECK_OPT_HELO,
-	CMD_CHECK_OPT_DNS_CACHE,
-	CMD_CHECK_OPT_RESOLVER,
-	CMD_CHECK_OPT_TRUST_ANCHOR,
-	CMD_CHECK_OPT_TIMEOUT,
-	CMD_CHECK_OPT_TRACE,
-	CMD_CHECK_OPT_JSON,
-	CMD_CHECK_OPT_HELP,
-	CMD_CHECK_OPT_AUTHSERV_ID,
-};
-
 static const struct option cmd_check_spf_longopts[] = {
         {"ip", required_argument, NULL, CMD_CHECK_OPT_IP},
         {"mail-from", required_argument, NULL, CMD_CHECK_OPT_MAIL_FROM},
@@ -122,62 +102,6 @@ static const struct option cmd_check_spf_longopts[] = {
         {"help", no_argument, NULL, CMD_CHECK_OPT_HELP},
         {NULL, 0, NULL, 0},
 };
-
-/* The DNS options every check takes: a DNS-cache file, or libunbound with its upstream and anchor. */
-struct cmd_check_dns {
-	const char *dns_cache;
-	struct dns_unbound_config unbound;
-	int timeout_ms; /* --timeout: the whole check; 0 = each check's default */
-};
-
-/* One of the DNS options (--dns-cache, --resolver, --trust-anchor, --timeout)? 1 taken, 0 not one, -1 bad. */
-static int cmd_check_dns_option(struct cmd_check_dns *d, int opt, const char *prog)
-{
-	char err[256];
-	int64_t ms;
-	switch (opt) {
-	case CMD_CHECK_OPT_DNS_CACHE:
-		d->dns_cache = optarg;
-		return 1;
-	case CMD_CHECK_OPT_RESOLVER:
-		d->unbound.upstream = optarg;
-		return 1;
-	case CMD_CHECK_OPT_TRUST_ANCHOR:
-		d->unbound.trust_anchor_file = optarg;
-		return 1;
-	case CMD_CHECK_OPT_TIMEOUT:
-		if (units_parse_duration_ms(optarg, &ms, err, sizeof err) < 0)
-			return cli_fail(prog, "--timeout: %s", err);
-		if (ms < 1 || ms > CMD_CHECK_MAX_TIMEOUT_MS)
-			return cli_fail(prog, "--timeout: from 1ms to %dm", CMD_CHECK_MAX_TIMEOUT_MS / 60000);
-		d->timeout_ms = (int)ms;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* After the options: refuses contradictions, derives the resolver's own timeout. 0 or -1. */
-static int cmd_check_dns_finish(struct cmd_check_dns *d, const char *prog)
-{
-	if (d->dns_cache && (d->unbound.upstream || d->unbound.trust_anchor_file))
-		return cli_fail(prog, "--dns-cache answers every query itself: it cannot be combined with "
-		                      "--resolver or --trust-anchor");
-	d->unbound.timeout_ms =
-	        d->timeout_ms > 0 && d->timeout_ms < DNS_DEFAULT_TIMEOUT_MS ? d->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
-	return 0;
-}
-
-/* The resolver the options ask for, on base; NULL after saying why. */
-static struct dns_resolver *cmd_check_dns_open(const struct cmd_check_dns *d, struct event_base *base, const char *prog)
-{
-	char err[512];
-	struct dns_resolver *r = d->dns_cache ? dns_cache_open(base, d->dns_cache, err, sizeof err)
-	                                      : dns_unbound_new(base, &d->unbound, err, sizeof err);
-	if (r == NULL)
-		cli_fail(prog, "%s", err);
-	return r;
-}
 
 struct cmd_check_spf_options {
 	struct spf_request req;
