@@ -302,8 +302,11 @@ void smtp_session_send(struct smtp_session *s)
 			return;
 		}
 	}
-	if (evbuffer_get_length(s->out) > 0)
+	if (evbuffer_get_length(s->out) > 0) {
+		if (s->direct_write)
+			bufferevent_enable(s->bev, EV_WRITE); /* see smtp_session_setup_bev() */
 		bufferevent_write_buffer(s->bev, s->out);
+	}
 }
 
 static int smtp_session_output_empty(struct smtp_session *s)
@@ -378,7 +381,13 @@ void smtp_session_setup_bev(struct smtp_session *s)
 		struct timeval tv = {lim->idle_timeout_ms / 1000, (lim->idle_timeout_ms % 1000) * 1000};
 		bufferevent_set_timeouts(s->bev, &tv, &tv);
 	}
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	/*
+	 * Enabling the write event with nothing to write costs an epoll_ctl, a
+	 * wake-up and another epoll_ctl to take it back. With direct writes the
+	 * bufferevent only ever carries what the kernel did not take, so its
+	 * write event is enabled then (smtp_session_send()), and stays enabled.
+	 */
+	bufferevent_enable(s->bev, s->direct_write ? EV_READ : EV_READ | EV_WRITE);
 }
 
 /* ---------- input ---------- */

@@ -565,6 +565,7 @@ static int store_sqlite_open_reader(struct store *st, char *err, size_t errlen)
 /* Frees whatever store_open() got to; safe on a half-built store. */
 static void store_sqlite_destroy(struct store *st)
 {
+	store_syncer_stop(st); /* started when a later step of store_open() failed */
 	store_sqlite_read_finalize(st);
 	if (st->rdb != NULL && sqlite3_close(st->rdb) != SQLITE_OK)
 		log_error("store: closing the reader of %s: %s", st->db_path, sqlite3_errmsg(st->rdb));
@@ -578,7 +579,10 @@ static void store_sqlite_destroy(struct store *st)
 	/* Closing the descriptor releases the lock; the file stays, so no one races on its removal. */
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
+	if (st->sync_fd >= 0)
+		close(st->sync_fd);
 	pthread_cond_destroy(&st->wake);
+	pthread_cond_destroy(&st->sync_wake);
 	pthread_mutex_destroy(&st->lock);
 	free(st->dir);
 	free(st->db_path);
@@ -596,6 +600,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	st->db_path = xasprintf("%s/%s", opt->dir, STORE_DB_NAME);
 	st->lock_fd = -1;
 	st->event_fd = -1;
+	st->sync_fd = -1;
 	st->durability = opt->durability;
 	st->max_messages = opt->max_messages;
 	st->max_age_ms = opt->max_age_ms > 0 ? opt->max_age_ms : 0;
@@ -615,6 +620,10 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&st->sync_wake, NULL);
+	atomic_init(&st->sync_failed, 0);
+	atomic_init(&st->fail_syncs, 0);
+	atomic_init(&st->stat_syncs, 0);
 
 	if (store_sqlite_make_dir(st->dir, err, errlen) < 0 || store_sqlite_lock(st, err, errlen) < 0) {
 		store_sqlite_destroy(st);
@@ -626,7 +635,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	    store_sqlite_migrate(st->wdb, st->db_path, store_sqlite_migrations, store_sqlite_nmigrations, err, errlen) <
 	            0 ||
 	    store_sqlite_write_prepare(st, err, errlen) < 0 || store_sqlite_open_reader(st, err, errlen) < 0 ||
-	    store_writer_start(st, err, errlen) < 0) {
+	    store_syncer_start(st, err, errlen) < 0 || store_writer_start(st, err, errlen) < 0) {
 		store_sqlite_destroy(st);
 		return NULL;
 	}

@@ -289,7 +289,7 @@ int store_sqlite_index_step(struct store *st, int yield)
 	 * Not a prepared statement: SQLite applies PRAGMA synchronous when it
 	 * compiles it, so a kept "= FULL" statement would switch it at open.
 	 */
-	int relax = st->durability == STORE_DURABILITY_FULL &&
+	int relax = st->durability == STORE_DURABILITY_FULL && st->sync_fd < 0 &&
 	            sqlite3_exec(st->wdb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK;
 
 	size_t examined = 0, indexed = 0;

@@ -261,6 +261,21 @@ struct store {
 	atomic_uint_fast64_t stat_index_steps;
 	/* Test hook: while set, the writer does no background indexing. */
 	atomic_int index_paused;
+
+	/*
+	 * The syncer (store_syncer.c), durability full only: sync_fd is the WAL,
+	 * opened for fdatasync; -1 when there is no syncer (durability normal, or
+	 * the WAL could not be opened: SQLite then syncs each commit itself).
+	 */
+	int sync_fd;
+	pthread_t syncer;
+	int syncer_started;
+	pthread_cond_t sync_wake;
+	struct store_job_list syncing; /* under lock: committed, waiting for the next fdatasync */
+	int sync_stopping;             /* under lock */
+	atomic_int sync_failed;        /* an fdatasync failed: nothing is acknowledged any more */
+	atomic_int fail_syncs;         /* test hook: the next N syncs fail with EIO */
+	atomic_uint_fast64_t stat_syncs;
 };
 
 /* Migrations, in order: entry i takes the schema from version i to i + 1. */
@@ -340,6 +355,21 @@ int64_t store_sqlite_unindexed(struct store *st);
 
 /* store_writer.c */
 int store_writer_start(struct store *st, char *err, size_t errlen);
+void store_job_list_push(struct store_job_list *l, struct store_job *job);
+/* Wakes the owner's event loop to run store_run_completions(); any thread. */
+void store_writer_notify(struct store *st);
+
+/* store_syncer.c */
+/* Durability full: switches the writer's connection to synchronous=NORMAL and starts the syncer. */
+int store_syncer_start(struct store *st, char *err, size_t errlen);
+/* Writer thread: jobs just committed; they reach `done` after the next fdatasync of the WAL. */
+void store_syncer_hand(struct store *st, struct store_job **jobs, size_t n);
+/* The error of every job after a failed sync (the store must be reopened). */
+#define STORE_SYNC_FAILED_ERR                                                                                          \
+	"the disk failed to make earlier writes durable (fdatasync failed); nothing is accepted until mailscope is "   \
+	"restarted: check the disk and the kernel log"
+/* Owner thread, after the writer has stopped: syncs what is left and joins the syncer. */
+void store_syncer_stop(struct store *st);
 /* Whether a message or a change is queued (sessions alone do not count); any thread. */
 int store_writer_queue_busy(struct store *st);
 /* Lets the writer commit everything queued, then joins it. */

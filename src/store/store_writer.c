@@ -61,7 +61,7 @@ static size_t store_writer_job_bytes(const struct store_job *job)
 	return (s->transcript ? strlen(s->transcript) : 0) + (s->diagnostics_json ? strlen(s->diagnostics_json) : 0);
 }
 
-static void store_writer_list_push(struct store_job_list *l, struct store_job *job)
+void store_job_list_push(struct store_job_list *l, struct store_job *job)
 {
 	job->next = NULL;
 	if (l->tail != NULL)
@@ -88,7 +88,7 @@ static void store_writer_job_free(struct store_job *job)
 }
 
 /* Wakes the owner's event loop; an eventfd counter never blocks a writer that only adds 1. */
-static void store_writer_notify(struct store *st)
+void store_writer_notify(struct store *st)
 {
 	uint64_t one = 1;
 	while (write(st->event_fd, &one, sizeof one) < 0 && errno == EINTR)
@@ -190,14 +190,21 @@ static size_t store_writer_take(struct store *st, struct store_job **batch)
 	return n;
 }
 
-/* Hands finished jobs to the owner thread (store_run_completions()). */
+/*
+ * Hands finished jobs to the owner thread (store_run_completions()): with
+ * durability full through the syncer, which makes them durable first.
+ */
 static void store_writer_finish(struct store *st, struct store_job **jobs, size_t n)
 {
 	if (n == 0)
 		return;
+	if (st->sync_fd >= 0) {
+		store_syncer_hand(st, jobs, n);
+		return;
+	}
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < n; i++)
-		store_writer_list_push(&st->done, jobs[i]);
+		store_job_list_push(&st->done, jobs[i]);
 	pthread_mutex_unlock(&st->lock);
 	store_writer_notify(st);
 }
@@ -206,13 +213,22 @@ static void store_writer_finish(struct store *st, struct store_job **jobs, size_
 static size_t store_writer_commit(struct store *st, struct store_job **batch, size_t n)
 {
 	size_t nmessages = 0, stored = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (batch[i]->kind == STORE_JOB_MESSAGE) {
-			store_writer_summarize(batch[i]);
-			nmessages++;
+	if (atomic_load(&st->sync_failed)) {
+		/* Nothing written now could be made durable: refuse it rather than store what we cannot promise. */
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->status = -1;
+			free(batch[i]->err);
+			batch[i]->err = xstrdup(STORE_SYNC_FAILED_ERR);
 		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			if (batch[i]->kind == STORE_JOB_MESSAGE) {
+				store_writer_summarize(batch[i]);
+				nmessages++;
+			}
+		}
+		store_sqlite_write_batch(st, batch, n);
 	}
-	store_sqlite_write_batch(st, batch, n);
 	if (nmessages > 0) {
 		atomic_fetch_add(&st->stat_batches, 1);
 		atomic_fetch_add(&st->stat_batched, nmessages);
@@ -294,7 +310,7 @@ static void store_writer_bulk_end(struct store *st, struct store_writer_work *w,
 
 static void store_writer_bulk_start(struct store *st, struct store_writer_work *w, struct store_job *job)
 {
-	store_writer_list_push(&w->bulk, job);
+	store_job_list_push(&w->bulk, job);
 	if (store_sqlite_delete_start(st, job) < 0) {
 		/* Only this job can be at the tail; end it in order once those before it are done. */
 		job->cut = 0;
@@ -512,6 +528,8 @@ void store_writer_stop(struct store *st)
 		pthread_join(st->writer, NULL);
 		st->writer_started = 0;
 	}
+	/* What the writer handed on is synced and on `done` once the syncer has stopped. */
+	store_syncer_stop(st);
 	/* A callback may submit again; such a message fails at once and lands on `done` too. */
 	while (!store_writer_done_empty(st))
 		store_run_completions(st);
@@ -533,12 +551,12 @@ void store_submit(struct store *st, struct store_message *m, store_done_fn done,
 	if (st->closing) {
 		job->status = -1;
 		job->err = xstrdup("the store is closing");
-		store_writer_list_push(&st->done, job);
+		store_job_list_push(&st->done, job);
 		pthread_mutex_unlock(&st->lock);
 		store_writer_notify(st);
 		return;
 	}
-	store_writer_list_push(&st->pending, job);
+	store_job_list_push(&st->pending, job);
 	pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
 }
@@ -565,7 +583,7 @@ void store_submit_session(struct store *st, struct store_session *s)
 	pthread_mutex_lock(&st->lock);
 	/* Only a writer that sleeps until its idle tick needs telling (see store_writer_due()), or a full batch. */
 	int wake = st->writer_asleep || st->pending.nsessions + 1 >= st->max_batch_messages;
-	store_writer_list_push(&st->pending, job);
+	store_job_list_push(&st->pending, job);
 	if (wake)
 		pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
@@ -585,12 +603,12 @@ static void store_writer_submit_change(struct store *st, struct store_job *job)
 		}
 		job->status = -1;
 		job->err = xstrdup("the store is closing");
-		store_writer_list_push(&st->done, job);
+		store_job_list_push(&st->done, job);
 		pthread_mutex_unlock(&st->lock);
 		store_writer_notify(st);
 		return;
 	}
-	store_writer_list_push(&st->pending, job);
+	store_job_list_push(&st->pending, job);
 	pthread_cond_signal(&st->wake);
 	pthread_mutex_unlock(&st->lock);
 }

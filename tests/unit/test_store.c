@@ -763,6 +763,75 @@ static void test_failed_commit_is_not_acknowledged(void **state)
 	tally_free(&t);
 }
 
+/*
+ * Durability full: the writer commits with synchronous=NORMAL and the
+ * syncer flushes the WAL before anything is acknowledged (store_syncer.c).
+ * A failed flush acknowledges nothing of its batch, and nothing after it
+ * either (Linux may have dropped the dirty pages): later mail is refused
+ * unwritten until the store is reopened. What was acknowledged before stays.
+ */
+static void test_failed_sync_stops_acknowledging(void **state)
+{
+	struct test_dir *d = *state;
+	struct store *st = test_open(d->data, 0, 0);
+	assert_true(st->sync_fd >= 0); /* durability full runs the syncer */
+	struct tally t;
+	tally_init(&t, 64);
+	test_submit_simple(st, &t, 3, "s@x.org", NULL);
+	test_wait(st, &t, 3);
+	assert_int_equal(t.ok, 3);
+	assert_true(atomic_load(&st->stat_syncs) >= 1);
+
+	atomic_store(&st->fail_syncs, 1);
+	tally_free(&t);
+	tally_init(&t, 64);
+	test_submit_simple(st, &t, 4, "s@x.org", NULL);
+	test_wait(st, &t, 4);
+	assert_int_equal(t.ok, 0);
+	assert_int_equal(t.failed, 4);
+	assert_non_null(strstr(t.last_err, "fdatasync failed"));
+
+	/* Sticky: the next messages are refused without being written. */
+	int64_t before = store_count(st);
+	tally_free(&t);
+	tally_init(&t, 64);
+	test_submit_simple(st, &t, 2, "s@x.org", NULL);
+	test_wait(st, &t, 2);
+	assert_int_equal(t.failed, 2);
+	assert_int_equal(store_count(st), before);
+	store_close(st);
+
+	/* Reopened, the store accepts again, and the acknowledged messages are there. */
+	st = test_open(d->data, 0, 0);
+	assert_true(store_count(st) >= 3);
+	tally_free(&t);
+	tally_init(&t, 64);
+	test_submit_simple(st, &t, 2, "s@x.org", NULL);
+	test_wait(st, &t, 2);
+	assert_int_equal(t.ok, 2);
+	store_close(st);
+	tally_free(&t);
+}
+
+/* Durability normal has no syncer: SQLite's own commit is the acknowledgement. */
+static void test_normal_durability_has_no_syncer(void **state)
+{
+	struct test_dir *d = *state;
+	struct store_options opt = {.dir = d->data, .durability = STORE_DURABILITY_NORMAL};
+	char err[512];
+	struct store *st = store_open(&opt, err, sizeof err);
+	assert_non_null(st);
+	assert_int_equal(st->sync_fd, -1);
+	struct tally t;
+	tally_init(&t, 64);
+	test_submit_simple(st, &t, 3, "n@x.org", NULL);
+	test_wait(st, &t, 3);
+	assert_int_equal(t.ok, 3);
+	assert_int_equal(atomic_load(&st->stat_syncs), 0);
+	store_close(st);
+	tally_free(&t);
+}
+
 /* ---- throughput ---- */
 
 /*
@@ -898,6 +967,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_vacuum_gives_pages_back, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_failed_insert_is_not_acknowledged, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_failed_commit_is_not_acknowledged, test_setup, test_teardown),
+	        cmocka_unit_test_setup_teardown(test_failed_sync_stops_acknowledging, test_setup, test_teardown),
+	        cmocka_unit_test_setup_teardown(test_normal_durability_has_no_syncer, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_throughput, test_setup, test_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
