@@ -566,6 +566,9 @@ static int store_sqlite_open_reader(struct store *st, char *err, size_t errlen)
 static void store_sqlite_destroy(struct store *st)
 {
 	store_syncer_stop(st); /* started when a later step of store_open() failed */
+	store_checkpointer_stop(st);
+	if (st->cdb != NULL && sqlite3_close(st->cdb) != SQLITE_OK)
+		log_error("store: closing the checkpoint connection of %s: %s", st->db_path, sqlite3_errmsg(st->cdb));
 	store_sqlite_read_finalize(st);
 	if (st->rdb != NULL && sqlite3_close(st->rdb) != SQLITE_OK)
 		log_error("store: closing the reader of %s: %s", st->db_path, sqlite3_errmsg(st->rdb));
@@ -583,6 +586,7 @@ static void store_sqlite_destroy(struct store *st)
 		close(st->sync_fd);
 	pthread_cond_destroy(&st->wake);
 	pthread_cond_destroy(&st->sync_wake);
+	pthread_cond_destroy(&st->ckpt_wake);
 	pthread_mutex_destroy(&st->lock);
 	free(st->dir);
 	free(st->db_path);
@@ -621,6 +625,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	pthread_cond_init(&st->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&st->sync_wake, NULL);
+	pthread_cond_init(&st->ckpt_wake, NULL);
+	atomic_init(&st->stat_checkpoints, 0);
 	atomic_init(&st->sync_failed, 0);
 	atomic_init(&st->fail_syncs, 0);
 	atomic_init(&st->stat_syncs, 0);
@@ -635,7 +641,8 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	    store_sqlite_migrate(st->wdb, st->db_path, store_sqlite_migrations, store_sqlite_nmigrations, err, errlen) <
 	            0 ||
 	    store_sqlite_write_prepare(st, err, errlen) < 0 || store_sqlite_open_reader(st, err, errlen) < 0 ||
-	    store_syncer_start(st, err, errlen) < 0 || store_writer_start(st, err, errlen) < 0) {
+	    store_syncer_start(st, err, errlen) < 0 || store_checkpointer_start(st, err, errlen) < 0 ||
+	    store_writer_start(st, err, errlen) < 0) {
 		store_sqlite_destroy(st);
 		return NULL;
 	}

@@ -276,6 +276,15 @@ struct store {
 	atomic_int sync_failed;        /* an fdatasync failed: nothing is acknowledged any more */
 	atomic_int fail_syncs;         /* test hook: the next N syncs fail with EIO */
 	atomic_uint_fast64_t stat_syncs;
+
+	/* The checkpointer (store_syncer.c): copies the WAL back into the database off the writer's path. */
+	sqlite3 *cdb;
+	pthread_t checkpointer;
+	int checkpointer_started;
+	pthread_cond_t ckpt_wake;
+	int ckpt_wanted;   /* under lock */
+	int ckpt_stopping; /* under lock */
+	atomic_uint_fast64_t stat_checkpoints;
 };
 
 /* Migrations, in order: entry i takes the schema from version i to i + 1. */
@@ -370,6 +379,14 @@ void store_syncer_hand(struct store *st, struct store_job **jobs, size_t n);
 	"restarted: check the disk and the kernel log"
 /* Owner thread, after the writer has stopped: syncs what is left and joins the syncer. */
 void store_syncer_stop(struct store *st);
+/* WAL pages after which the checkpointer copies the WAL back (SQLite's own default is the same). */
+#define STORE_CHECKPOINT_PAGES 1000
+/* WAL pages after which the writer checkpoints itself: the checkpointer is not keeping up. */
+#define STORE_CHECKPOINT_FORCE_PAGES 16384
+/* Opens the checkpointer's connection, takes checkpoints away from the writer's commits and starts it. */
+int store_checkpointer_start(struct store *st, char *err, size_t errlen);
+/* Owner thread, after the writer has stopped: joins the checkpointer. */
+void store_checkpointer_stop(struct store *st);
 /* Whether a message or a change is queued (sessions alone do not count); any thread. */
 int store_writer_queue_busy(struct store *st);
 /* Lets the writer commit everything queued, then joins it. */

@@ -27,6 +27,16 @@
  * of that sync fail (the client gets 451 and retries), and every later
  * message is refused without being written (STORE_SYNC_FAILED_ERR) until
  * mailscope is restarted, as PostgreSQL does on an fsync failure.
+ *
+ * The checkpointer, in both durabilities: SQLite's automatic checkpoint
+ * runs inside the COMMIT that crosses 1,000 WAL pages, so every few hundred
+ * messages one batch (and every message waiting behind it) paid for copying
+ * the WAL into the database and two flushes. A WAL hook on the writer's
+ * connection replaces it: past STORE_CHECKPOINT_PAGES it wakes this thread,
+ * which runs a PASSIVE checkpoint on a connection of its own while the
+ * writer goes on appending (SQLite allows one checkpointer beside one
+ * writer). Should the WAL still reach STORE_CHECKPOINT_FORCE_PAGES, the
+ * writer checkpoints itself, as before, so the WAL stays bounded.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,4 +169,87 @@ void store_syncer_stop(struct store *st)
 	pthread_mutex_unlock(&st->lock);
 	pthread_join(st->syncer, NULL);
 	st->syncer_started = 0;
+}
+
+/* ---- checkpointer ---- */
+
+/* Writer thread, after each commit: SQLite passes the pages now in the WAL. */
+static int store_checkpointer_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = arg;
+	if (pages >= STORE_CHECKPOINT_FORCE_PAGES) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		return SQLITE_OK;
+	}
+	if (pages >= STORE_CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&st->lock);
+		if (!st->ckpt_wanted) {
+			st->ckpt_wanted = 1;
+			pthread_cond_signal(&st->ckpt_wake);
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *store_checkpointer_main(void *arg)
+{
+	struct store *st = arg;
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (!st->ckpt_wanted && !st->ckpt_stopping)
+			pthread_cond_wait(&st->ckpt_wake, &st->lock);
+		if (st->ckpt_stopping)
+			break;
+		st->ckpt_wanted = 0;
+		pthread_mutex_unlock(&st->lock);
+		int wal = 0, copied = 0;
+		int rc = sqlite3_wal_checkpoint_v2(st->cdb, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal, &copied);
+		if (rc == SQLITE_OK)
+			atomic_fetch_add(&st->stat_checkpoints, 1);
+		else if (rc != SQLITE_BUSY) /* BUSY: another checkpoint (the writer's forced one) is running */
+			log_warn("store: checkpoint of %s: %s", st->db_path, sqlite3_errmsg(st->cdb));
+		pthread_mutex_lock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+int store_checkpointer_start(struct store *st, char *err, size_t errlen)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	int rc = sqlite3_open_v2(st->db_path, &st->cdb, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s for checkpoints: %s", st->db_path,
+		         st->cdb ? sqlite3_errmsg(st->cdb) : sqlite3_errstr(rc));
+		return -1;
+	}
+	sqlite3_busy_timeout(st->cdb, STORE_BUSY_TIMEOUT_MS);
+	/* The checkpoint itself flushes the WAL before and the database after copying, in NORMAL as in FULL. */
+	sqlite3_exec(st->cdb, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st->checkpointer, NULL, store_checkpointer_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the store's checkpoint thread: %s", strerror(rc));
+		return -1;
+	}
+	st->checkpointer_started = 1;
+	/* Replaces SQLite's automatic checkpoint on the writer's connection (sqlite3_wal_autocheckpoint). */
+	sqlite3_wal_hook(st->wdb, store_checkpointer_wal_hook, st);
+	return 0;
+}
+
+void store_checkpointer_stop(struct store *st)
+{
+	if (!st->checkpointer_started)
+		return;
+	pthread_mutex_lock(&st->lock);
+	st->ckpt_stopping = 1;
+	pthread_cond_signal(&st->ckpt_wake);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->checkpointer, NULL);
+	st->checkpointer_started = 0;
 }

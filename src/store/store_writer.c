@@ -530,6 +530,7 @@ void store_writer_stop(struct store *st)
 	}
 	/* What the writer handed on is synced and on `done` once the syncer has stopped. */
 	store_syncer_stop(st);
+	store_checkpointer_stop(st);
 	/* A callback may submit again; such a message fails at once and lands on `done` too. */
 	while (!store_writer_done_empty(st))
 		store_run_completions(st);

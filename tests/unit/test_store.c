@@ -813,6 +813,37 @@ static void test_failed_sync_stops_acknowledging(void **state)
 	tally_free(&t);
 }
 
+/*
+ * The WAL is copied back by the checkpointer thread, not inside the
+ * writer's commits: past STORE_CHECKPOINT_PAGES the WAL hook wakes it, and
+ * the database file holds the messages before the store is closed.
+ */
+static void test_checkpoints_off_the_writer(void **state)
+{
+	struct test_dir *d = *state;
+	struct store *st = test_open(d->data, 0, 0);
+	char db[4400];
+	snprintf(db, sizeof db, "%s/mailscope.db", d->data);
+	struct stat before;
+	assert_int_equal(stat(db, &before), 0);
+	struct tally t;
+	tally_init(&t, 4096);
+	/* Batches of 50, each waited for, so that many small transactions fill the WAL. */
+	for (int round = 0; round < 40; round++) {
+		test_submit_simple(st, &t, 50, "ckpt@x.org", NULL);
+		test_wait(st, &t, (size_t)(round + 1) * 50);
+	}
+	assert_int_equal(t.ok, 2000);
+	for (int i = 0; i < 200 && atomic_load(&st->stat_checkpoints) == 0; i++)
+		usleep(10000);
+	assert_true(atomic_load(&st->stat_checkpoints) >= 1);
+	struct stat after;
+	assert_int_equal(stat(db, &after), 0);
+	assert_true(after.st_size > before.st_size); /* pages copied back while the store is open */
+	store_close(st);
+	tally_free(&t);
+}
+
 /* Durability normal has no syncer: SQLite's own commit is the acknowledgement. */
 static void test_normal_durability_has_no_syncer(void **state)
 {
@@ -969,6 +1000,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_failed_commit_is_not_acknowledged, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_failed_sync_stops_acknowledging, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_normal_durability_has_no_syncer, test_setup, test_teardown),
+	        cmocka_unit_test_setup_teardown(test_checkpoints_off_the_writer, test_setup, test_teardown),
 	        cmocka_unit_test_setup_teardown(test_throughput, test_setup, test_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
