@@ -5,12 +5,14 @@
 #   make run             build and start `mailscope serve` with its defaults
 #   make install         install binary and man page under PREFIX (default /usr/local)
 #   make fuzz            build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#                        (inputs up to FUZZ_MAX_LEN bytes); fails on any crash, leak or UB
 #   make bench           run bench/ingest
 #   make format          clang-format every source file
 
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 4096
 ifeq ($(SANITIZE),1)
 BUILD      ?= build-asan
 CMAKE_ARGS += -DMAILSCOPE_SANITIZE=ON
@@ -44,8 +46,8 @@ install: build
 
 fuzz: deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DMAILSCOPE_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS)
-	@tests/fuzz/run-all build-fuzz $(FUZZ_SECONDS)
+	@cmake --build build-fuzz -j $(JOBS) --target fuzzers
+	@tests/fuzz/run-all build-fuzz $(FUZZ_SECONDS) $(FUZZ_MAX_LEN)
 
 bench: build
 	@bench/ingest
