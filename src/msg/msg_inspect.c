@@ -77,6 +77,15 @@
 
 /* As msg_summary.c: the header block is cut here whatever the input. */
 #define MSG_INSPECT_HEADER_BLOCK_MAX (1024 * 1024)
+/*
+ * What of one top-level header field GMime is given (msg_inspect_gmime_copy()).
+ * GMime grows a field by reallocating it for every folded line, so a 1 MB
+ * field of 15,000 lines costs quadratic copying wherever realloc cannot
+ * grow in place (23 s under ASan for one message, on the event loop). The
+ * header listing is ours (msg_inspect_headers(), whole fields); GMime only
+ * needs the fields that shape the MIME tree, which are never this long.
+ */
+#define MSG_INSPECT_GMIME_FIELD_MAX (64 * 1024)
 /* Longer than any charset name iconv knows. */
 #define MSG_INSPECT_CHARSET_MAX 64
 /* A cid: reference longer than this is not a Content-ID we could have. */
@@ -666,6 +675,47 @@ static int msg_inspect_pick_body(const struct msg_inspect_tree *t, const char *t
 	return first;
 }
 
+/*
+ * The bytes GMime parses: raw itself, or (when a top-level header field is
+ * longer than MSG_INSPECT_GMIME_FIELD_MAX) a copy whose over-long fields
+ * lose their folded lines past that size; the body is the same bytes.
+ * Returns NULL when raw can be used as it is.
+ */
+static uint8_t *msg_inspect_gmime_copy(const uint8_t *raw, size_t len, size_t *out_len)
+{
+	struct buf b;
+	int cut = 0;
+	size_t field = 0, pos = 0;
+	buf_init(&b);
+	while (pos < len) {
+		const uint8_t *nl = memchr(raw + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - raw) + 1 : len;
+		size_t n = end - pos;
+		int blank = raw[pos] == '\n' || (raw[pos] == '\r' && n >= 2 && raw[pos + 1] == '\n');
+		if (blank)
+			break; /* the header block ends: the rest goes as it is */
+		if (raw[pos] == ' ' || raw[pos] == '\t') {
+			if (field + n > MSG_INSPECT_GMIME_FIELD_MAX) {
+				cut = 1;
+				pos = end;
+				continue;
+			}
+			field += n;
+		} else {
+			field = n;
+		}
+		buf_append(&b, raw + pos, n);
+		pos = end;
+	}
+	if (!cut) {
+		buf_free(&b);
+		return NULL;
+	}
+	buf_append(&b, raw + pos, len - pos);
+	*out_len = b.len;
+	return b.data;
+}
+
 /* Parses raw, walks the tree, picks the bodies and the attachments. */
 static void msg_inspect_tree_build(struct msg_inspect_tree *t, const uint8_t *raw, size_t len)
 {
@@ -673,9 +723,16 @@ static void msg_inspect_tree_build(struct msg_inspect_tree *t, const uint8_t *ra
 	t->text_part = t->html_part = -1;
 	if (raw == NULL || len == 0)
 		return;
+	size_t copy_len = 0;
+	uint8_t *copy = msg_inspect_gmime_copy(raw, len, &copy_len);
+	if (copy != NULL) {
+		raw = copy;
+		len = copy_len;
+	}
 	if (len > G_MAXUINT)
 		len = G_MAXUINT; /* GByteArray's limit; far beyond any message size limit */
-	t->stream = g_mime_stream_mem_new_with_buffer((const char *)raw, len);
+	t->stream = g_mime_stream_mem_new_with_buffer((const char *)raw, len); /* copies */
+	free(copy);
 	t->parser = g_mime_parser_new_with_stream(t->stream);
 	t->message = g_mime_parser_construct_message(t->parser, NULL);
 	if (t->message == NULL)
