@@ -67,6 +67,7 @@ static const struct http_route http_routes[] = {
         {HTTP_GET, "/api/v1/messages/*/attachments/*", api_messages_attachment},
         {HTTP_GET, "/api/v1/messages/*/links", api_messages_links},
         {HTTP_GET, "/api/v1/messages/*/codes", api_messages_codes},
+        {HTTP_GET, "/api/v1/messages/*/auth", api_messages_auth},
         {HTTP_GET, "/api/v1/inboxes", api_inboxes},
         {HTTP_GET, "/api/v1/search", api_search},
         {HTTP_GET, "/api/v1/wait", api_wait},
@@ -555,6 +556,7 @@ void http_server_free(struct http_server *h)
 		return;
 	api_wait_free_all(h);
 	api_events_free_all(h);
+	api_auth_free_all(h);
 	api_cache_clear(h);
 	evhttp_free(h->http);
 	free(h->token);
