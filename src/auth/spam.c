@@ -74,7 +74,8 @@ int spam_config_rspamd(struct spam_config *c, const char *url, char *err, size_t
 	struct evhttp_uri *u = evhttp_uri_parse(url);
 	if (u == NULL || evhttp_uri_get_scheme(u) == NULL || evhttp_uri_get_host(u) == NULL) {
 		snprintf(err, errlen, "'%s' is not a URL like http://127.0.0.1:11333", url);
-		evhttp_uri_free(u);
+		if (u)
+			evhttp_uri_free(u); /* libevent 2.1's does not take NULL */
 		return -1;
 	}
 	if (strcasecmp(evhttp_uri_get_scheme(u), "http") != 0) {

@@ -150,7 +150,8 @@ void http_reply_buffer(struct http_request *r, int status, const char *content_t
 
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	/* 15 significant digits: a score of 7.3 reads 7.3, not 7.2999999999999998 (the same double either way). */
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	struct evbuffer *out = evbuffer_new();
 	if (text) {
