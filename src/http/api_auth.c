@@ -33,6 +33,8 @@
 
 /* Longest helo / mail_from accepted in the query (an SMTP path is at most 256 octets). */
 #define API_AUTH_ARG_MAX 320
+/* Evaluations in progress at once (each distinct key is one); more are answered 503 until some finish. */
+#define API_AUTH_MAX_EVALS 64
 
 struct api_auth_waiter {
 	struct api_auth_eval *eval;
@@ -65,7 +67,7 @@ struct api_auth {
 	struct http_server *srv;
 	struct api_auth_entry cache[API_AUTH_CACHE_SLOTS]; /* most recently used first; key NULL: empty */
 	struct api_auth_eval *evals;
-	uint64_t hits, misses;
+	unsigned nevals;
 };
 
 static struct api_auth *api_auth_state(struct http_server *h)
@@ -159,8 +161,10 @@ static void api_auth_eval_free(struct api_auth_eval *e)
 	struct api_auth_eval **pp = &e->auth->evals;
 	while (*pp && *pp != e)
 		pp = &(*pp)->next;
-	if (*pp)
+	if (*pp) {
 		*pp = e->next;
+		e->auth->nevals--;
+	}
 	auth_message_cancel(e->check);
 	spam_check_cancel(e->spam);
 	auth_message_result_free(e->res);
@@ -311,7 +315,6 @@ void api_messages_auth(struct http_request *r)
 	struct api_auth *a = api_auth_state(h);
 	json_t *hit = api_auth_cache_get(a, full);
 	if (hit) {
-		a->hits++;
 		api_auth_reply(h, r->req, "hit", hit);
 		goto out;
 	}
@@ -320,6 +323,10 @@ void api_messages_auth(struct http_request *r)
 			api_auth_add_waiter(e, r, "shared");
 			goto out;
 		}
+	}
+	if (a->nevals >= API_AUTH_MAX_EVALS) {
+		http_reply_error(r, 503, "%d evaluations are in progress; ask again in a moment", API_AUTH_MAX_EVALS);
+		goto out;
 	}
 	uint8_t *raw = NULL;
 	size_t len = 0;
@@ -331,7 +338,6 @@ void api_messages_auth(struct http_request *r)
 			http_reply_error(r, 500, "store error: %s", err);
 		goto out;
 	}
-	a->misses++;
 	struct api_auth_eval *e = xcalloc(1, sizeof *e);
 	e->auth = a;
 	e->id = id;
@@ -340,6 +346,7 @@ void api_messages_auth(struct http_request *r)
 	e->evaluated_as = json_incref(as);
 	e->next = a->evals;
 	a->evals = e;
+	a->nevals++;
 	api_auth_add_waiter(e, r, "miss");
 	struct auth_message_request req = {.msg = raw,
 	                                   .len = len,
