@@ -12,7 +12,8 @@
  * server's resolver asynchronously and the request is answered from their
  * callback. Messages never change, so results are kept in a bounded
  * most-recently-used cache keyed by message id and evaluated_as (a hit asks
- * no DNS; "X-Mailscope-Cache: hit"); requests for a key being evaluated
+ * no DNS; "X-Mailscope-Cache: hit"; a result with a temporary failure, a DNS
+ * temperror or a scorer that did not answer, is not kept); requests for a key being evaluated
  * join that evaluation ("shared") instead of starting another. A message
  * deleted meanwhile is answered 404 and its result not kept.
  */
@@ -22,6 +23,8 @@
 #include <string.h>
 
 #include "auth/auth_message.h"
+#include "auth/dkim.h"
+#include "auth/dmarc.h"
 #include "auth/dns.h"
 #include "auth/spam.h"
 #include "auth/spf.h"
@@ -188,6 +191,24 @@ static void api_auth_reply(struct http_server *h, struct evhttp_request *req, co
 	http_reply_json(&r, 200, json_incref(body));
 }
 
+/*
+ * Whether a result may be kept: not when something failed for the moment (a DNS temperror, a scorer
+ * that is configured but did not answer), so that asking again asks again.
+ */
+static int api_auth_lasting(const struct http_server *h, const struct api_auth_eval *e)
+{
+	const struct auth_message_result *m = e->res;
+	if (m->spf && m->spf->result == SPF_RESULT_TEMPERROR)
+		return 0;
+	for (size_t i = 0; i < m->dkim->n; i++)
+		if (m->dkim->sigs[i].result == DKIM_RESULT_TEMPERROR)
+			return 0;
+	if (m->dmarc->result == DMARC_RESULT_TEMPERROR)
+		return 0;
+	int scorer = h->opt.spam != NULL && h->opt.spam->kind != SPAM_NONE;
+	return !scorer || json_object_get(e->spam_json, "scorer") != NULL;
+}
+
 /* Both halves are in: answer every waiter, keep the result (unless the message went meanwhile). */
 static void api_auth_eval_complete(struct api_auth_eval *e)
 {
@@ -206,7 +227,8 @@ static void api_auth_eval_complete(struct api_auth_eval *e)
 		json_object_set_new(body, "evaluated_as", json_incref(e->evaluated_as));
 		json_object_set_new(body, "spam", json_incref(e->spam_json));
 		json_object_set_new(body, "resolver", json_string(dns_resolver_describe(h->opt.resolver)));
-		api_auth_cache_put(e->auth, e->id, e->key, body);
+		if (api_auth_lasting(h, e))
+			api_auth_cache_put(e->auth, e->id, e->key, body);
 	}
 	for (struct api_auth_waiter *w = e->waiters; w; w = w->next) {
 		evhttp_connection_set_closecb(w->conn, NULL, NULL);

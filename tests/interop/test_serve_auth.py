@@ -20,7 +20,8 @@ from a fake spamd (SYMBOLS over TCP, SPAMD/1.1 answer) and a fake rspamd
 unreachable scorer and a scorer that answers garbage → "not scored";
 concurrent requests for one key share one evaluation (one scorer
 connection, "miss" + "shared"); a message deleted while it is evaluated →
-404 and the server lives on; serve's option errors."""
+404 and the server lives on; results with a temporary failure (an
+unreachable scorer, a DNS timeout) are not kept; serve's option errors."""
 import http.client
 import http.server
 import json
@@ -336,6 +337,9 @@ def test_unreachable():
             R.check(status == 200 and j["spam"]["status"] == "not scored" and "cannot connect" in j["spam"]["reason"]
                     and j["dmarc"]["result"] == "pass" and time.time() - t0 < 5,
                     "%s unreachable: not scored, never an error" % opt, repr(j and j["spam"]))
+            status, h, j = auth(srv, mid)
+            R.check(status == 200 and h.get("x-mailscope-cache") == "miss",
+                    "%s unreachable: the result is not kept (asked again next time)" % opt, repr(h))
 
 
 def test_shared_and_deleted():
@@ -382,6 +386,21 @@ def test_shared_and_deleted():
         fake.close()
 
 
+def test_temperror_not_kept():
+    zone = dict(ZONE)
+    zone["sel._domainkey.example.com"] = {"TIMEOUT": True}
+    path = os.path.join(SCRATCH, "zone-timeout.json")
+    with open(path, "w") as f:
+        json.dump(zone, f)
+    with mstest.Server(args=["--dns-cache", path]) as srv:
+        mid = deliver(srv, SIGNED)
+        status, h, j = auth(srv, mid)
+        R.check(status == 200 and j["dkim"][0]["result"] == "temperror", "a key lookup that times out: temperror",
+                repr(j and j["dkim"]))
+        status, h, j = auth(srv, mid)
+        R.check(h.get("x-mailscope-cache") == "miss", "a temperror is not kept in the cache", repr(h))
+
+
 def test_options():
     def serve(*args):
         p = subprocess.run([mstest.BIN, "serve", "--http", "127.0.0.1:0", "--listen", "smtp@127.0.0.1:0",
@@ -411,6 +430,6 @@ def test_options():
 
 
 for fn in (test_default_and_overrides, test_spamd, test_rspamd, test_unreachable, test_shared_and_deleted,
-           test_options):
+           test_temperror_not_kept, test_options):
     R.run(fn)
 R.finish()
