@@ -6,10 +6,11 @@
 // data: cid:; ..." (cid=data inlines cid: images as data: URLs). Remote
 // images load only after "Show remote images" (remote_images=1), per message.
 //
-// New tabs (the coming Authentication tab: SPF/DKIM/DMARC/ARC) register with
-// registerTab(); see the TABS table below.
+// The Authentication tab (SPF/DKIM/DMARC/ARC, spam score) is auth.js. Other
+// tabs can register with registerTab(); see the TABS table below.
 
 import {api, browserUrl, ApiError} from './api.js';
+import {renderAuth} from './auth.js';
 import {confirmDialog, toast} from './dialogs.js';
 import {
 	el, icon, replace, formatSize, formatFull, formatAddress, formatAddresses, plural,
@@ -31,11 +32,10 @@ const TABS = [
 	{id: 'links', label: 'Links', count: (m) => (m.links || []).length, render: renderLinks},
 	{id: 'codes', label: 'Codes', count: (m) => (m.codes || []).length, render: renderCodes},
 	{id: 'session', label: 'Session', render: renderSession, available: (m) => Boolean(m.session_id)},
-	// Hook: the Authentication tab will be added here, e.g. from auth.js:
-	//   registerTab({id: 'auth', label: 'Authentication', render: (view, panel) => ...}, {after: 'session'});
+	{id: 'auth', label: 'Authentication', render: renderAuth},
 ];
 
-/** Adds a tab (the Authentication tab will use this). */
+/** Adds a tab. */
 export function registerTab(tab, {after} = {}) {
 	const i = after ? TABS.findIndex((t) => t.id === after) : -1;
 	if (i >= 0) TABS.splice(i + 1, 0, tab);

@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "auth/arc.h"
-#include "auth/authres.h"
+#include "auth/auth_message.h"
 #include "auth/dkim.h"
 #include "auth/dmarc.h"
 #include "auth/dns.h"
@@ -381,71 +381,7 @@ static uint8_t *cmd_check_read_message(const char *path, size_t *len, char *err,
 	return buf_steal(&b, len);
 }
 
-struct cmd_check_message_result {
-	struct spf_outcome *spf; /* NULL: not checked */
-	struct dkim_outcome *dkim;
-	struct dmarc_outcome *dmarc;
-	struct arc_outcome *arc;
-	char *authres;
-	char *received_spf; /* NULL: SPF not checked */
-	json_t *findings;   /* array of strings */
-};
-
-static void cmd_check_message_findings(struct cmd_check_message_result *m)
-{
-	json_t *f = m->findings;
-	if (m->spf == NULL)
-		json_array_append_new(f, json_string("SPF not checked: the envelope is not in the file; give --ip ADDR "
-		                                     "and --mail-from ADDR (and --helo NAME)"));
-	else if (m->spf->result != SPF_RESULT_PASS)
-		json_array_append_new(f, json_sprintf("SPF %s for %s: %s", spf_result_name(m->spf->result),
-		                                      m->spf->domain ? m->spf->domain : "?",
-		                                      m->spf->explanation ? m->spf->explanation
-		                                      : m->spf->reason    ? m->spf->reason
-		                                                          : ""));
-	if (m->dkim->n == 0)
-		json_array_append_new(f, json_string("no DKIM signature: sign outgoing mail with the From: domain"));
-	for (size_t i = 0; i < m->dkim->n; i++) {
-		const struct dkim_sig_result *s = &m->dkim->sigs[i];
-		if (s->result != DKIM_RESULT_PASS)
-			json_array_append_new(f,
-			                      json_sprintf("DKIM d=%s s=%s: %s (%s): %s", s->domain ? s->domain : "?",
-			                                   s->selector ? s->selector : "?", dkim_result_name(s->result),
-			                                   s->code, s->reason ? s->reason : ""));
-		else if (s->has_l)
-			json_array_append_new(f, json_sprintf("DKIM d=%s s=%s signs only the first %llu of %llu body "
-			                                      "octets (l=): anything appended still passes; sign "
-			                                      "without l=",
-			                                      s->domain, s->selector, (unsigned long long)s->l,
-			                                      (unsigned long long)s->body_length));
-		if (s->testing)
-			json_array_append_new(f, json_sprintf("DKIM key %s._domainkey.%s is in testing mode (t=y): "
-			                                      "receivers may ignore its signatures",
-			                                      s->selector, s->domain));
-	}
-	for (size_t i = 0; i < m->dmarc->nfindings; i++)
-		json_array_append_new(f, json_string(m->dmarc->findings[i]));
-	if (m->arc->result == ARC_RESULT_FAIL)
-		json_array_append_new(f, json_sprintf("ARC chain fails (set i=%u): %s; receivers will not trust the "
-		                                      "results of the earlier hops",
-		                                      m->arc->instance, m->arc->reason ? m->arc->reason : ""));
-}
-
-static json_t *cmd_check_message_json(const struct cmd_check_message_result *m)
-{
-	json_t *spf = m->spf ? spf_outcome_json(m->spf)
-	                     : json_pack("{s:s, s:b, s:n, s:n, s:i, s:s}", "result", "none", "checked", 0, "domain",
-	                                 "explanation", "lookups", 0, "reason",
-	                                 "not checked: give --ip and --mail-from (the envelope is not in the file)");
-	json_t *arc = arc_outcome_json(m->arc);
-	json_object_set_new(arc, "checked", json_true());
-	/* json_text: the fields hold outside bytes (From: domain, MAIL FROM) that need not be UTF-8. */
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:O}", "spf", spf, "dkim", dkim_outcome_json(m->dkim), "dmarc",
-	                 dmarc_outcome_json(m->dmarc), "arc", arc, "authentication_results", json_text(m->authres),
-	                 "received_spf", json_text(m->received_spf), "findings", m->findings);
-}
-
-static void cmd_check_message_print(const struct cmd_check_message_result *m)
+static void cmd_check_message_print(const struct auth_message_result *m)
 {
 	if (m->spf)
 		printf("spf: %s (%s %s)%s%s\n", spf_result_name(m->spf->result),
@@ -503,53 +439,34 @@ static int cmd_check_message(int argc, char **argv)
 		free(msg);
 		return CMD_CHECK_USAGE;
 	}
-	struct cmd_check_message_result m = {0};
-	m.findings = json_array();
-	if (o.spf.ip)
-		m.spf = spf_check_sync(r, &o.spf);
-	struct dkim_request dreq = {.msg = msg, .len = len, .timeout_ms = o.dns.timeout_ms};
-	m.dkim = dkim_check_sync(r, &dreq);
-	char *from = NULL;
-	char ferr[256] = "";
-	dmarc_from_domain(msg, len, &from, ferr, sizeof ferr);
-	struct dmarc_request mreq = {.from_domain = from,
-	                             .spf = m.spf ? m.spf->result : SPF_RESULT_NONE,
-	                             .spf_domain = m.spf ? m.spf->domain : NULL,
-	                             .dkim = m.dkim,
-	                             .timeout_ms = o.dns.timeout_ms};
-	m.dmarc = dmarc_check_sync(r, &mreq);
-	if (from == NULL) {
-		/* The check said "no usable From: domain"; the parser knows why. */
-		free(m.dmarc->reason);
-		m.dmarc->reason = xstrdup(ferr);
+	struct auth_message_request req = {.msg = msg,
+	                                   .len = len,
+	                                   .ip = o.spf.ip,
+	                                   .helo = o.spf.helo,
+	                                   .mail_from = o.spf.mail_from,
+	                                   .authserv_id = o.authserv_id,
+	                                   .timeout_ms = o.dns.timeout_ms,
+	                                   .fold = !o.json};
+	struct auth_message_result *m = auth_message_sync(r, &req);
+	if (m == NULL) {
+		cli_fail(CMD_CHECK_MSG_PROG, "the checks did not finish");
+		dns_resolver_free(r);
+		event_base_free(base);
+		free(msg);
+		return CMD_CHECK_USAGE;
 	}
-	free(from);
-	struct arc_request areq = {.msg = msg, .len = len, .timeout_ms = o.dns.timeout_ms};
-	m.arc = arc_check_sync(r, &areq);
-	struct authres_input ain = {
-	        .authserv_id = o.authserv_id, .spf = m.spf, .dkim = m.dkim, .dmarc = m.dmarc, .arc = m.arc};
-	m.authres = authres_build(&ain, !o.json);
-	if (m.spf)
-		m.received_spf = cmd_check_received_spf(m.spf, &o.spf, o.authserv_id, !o.json);
-	cmd_check_message_findings(&m);
 	if (o.json) {
-		json_t *j = cmd_check_message_json(&m);
+		json_t *j = auth_message_json(m);
 		json_object_set_new(j, "resolver", json_string(dns_resolver_describe(r)));
 		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		printf("%s\n", s ? s : "{}");
 		free(s);
 		json_decref(j);
 	} else {
-		cmd_check_message_print(&m);
+		cmd_check_message_print(m);
 	}
-	rc = m.dmarc->result == DMARC_RESULT_PASS ? CMD_CHECK_PASS : CMD_CHECK_OTHER;
-	spf_outcome_free(m.spf);
-	dkim_outcome_free(m.dkim);
-	dmarc_outcome_free(m.dmarc);
-	arc_outcome_free(m.arc);
-	free(m.authres);
-	free(m.received_spf);
-	json_decref(m.findings);
+	rc = m->dmarc->result == DMARC_RESULT_PASS ? CMD_CHECK_PASS : CMD_CHECK_OTHER;
+	auth_message_result_free(m);
 	dns_resolver_free(r);
 	event_base_free(base);
 	free(msg);

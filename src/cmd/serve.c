@@ -14,6 +14,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "auth/dns.h"
+#include "auth/spam.h"
+#include "cmd/check_internal.h"
 #include "cmd/cmd.h"
 #include "core/addr.h"
 #include "core/id.h"
@@ -65,6 +68,9 @@ struct serve_options {
 	const char *api_token;
 	const char *cors_origin;
 	const char *web_dir;
+	struct cmd_check_dns dns; /* the authentication checks' resolver (GET .../auth) */
+	const char *authserv_id;
+	struct spam_config spam;
 };
 
 struct serve_ctx {
@@ -79,6 +85,7 @@ struct serve_ctx {
 	int store_open;
 	struct tls_context *tls;
 	struct smtp_users *users;
+	struct dns_resolver *resolver;
 };
 
 static void serve_usage(FILE *f)
@@ -137,7 +144,15 @@ static void serve_usage(FILE *f)
 	           "  --cors-origin ORIGIN      an extra origin allowed to subscribe to /api/v1/events\n"
 	           "  --web-dir DIR             serve the web UI from DIR instead of the built-in copy (UI work)\n"
 	           "  --transcript-max SIZE     transcript kept per session (default 64k; message data is never kept\n"
-	           "                            in transcripts, only its size)\n");
+	           "                            in transcripts, only its size)\n"
+	           "\n"
+	           "Authentication checks of captured mail (GET /api/v1/messages/{id}/auth, the UI's tab):\n"
+	           "  --dns-cache FILE          answer DNS from a DNS-cache JSON file (mailauth's format): offline\n"
+	           "  --resolver IP             ask this DNS resolver (default: those of /etc/resolv.conf)\n"
+	           "  --trust-anchor FILE       validate DNSSEC with this trust anchor\n"
+	           "  --authserv-id NAME        the Authentication-Results authserv-id (default mailscope)\n"
+	           "  --spamd HOST:PORT         score each message with SpamAssassin's spamd (SPAMC protocol)\n"
+	           "  --rspamd URL              score each message with rspamd (URL/checkv2, http://)\n");
 }
 
 enum {
@@ -177,6 +192,12 @@ enum {
 	OPT_API_TOKEN,
 	OPT_CORS_ORIGIN,
 	OPT_WEB_DIR,
+	OPT_DNS_CACHE,
+	OPT_RESOLVER,
+	OPT_TRUST_ANCHOR,
+	OPT_AUTHSERV_ID,
+	OPT_SPAMD,
+	OPT_RSPAMD,
 	OPT_HELP,
 };
 
@@ -217,6 +238,12 @@ static const struct option serve_longopts[] = {
         {"api-token", required_argument, NULL, OPT_API_TOKEN},
         {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
         {"web-dir", required_argument, NULL, OPT_WEB_DIR},
+        {"dns-cache", required_argument, NULL, OPT_DNS_CACHE},
+        {"resolver", required_argument, NULL, OPT_RESOLVER},
+        {"trust-anchor", required_argument, NULL, OPT_TRUST_ANCHOR},
+        {"authserv-id", required_argument, NULL, OPT_AUTHSERV_ID},
+        {"spamd", required_argument, NULL, OPT_SPAMD},
+        {"rspamd", required_argument, NULL, OPT_RSPAMD},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -463,6 +490,29 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_WEB_DIR:
 			o->web_dir = optarg;
 			break;
+		case OPT_DNS_CACHE:
+		case OPT_RESOLVER:
+		case OPT_TRUST_ANCHOR:
+			if (cmd_check_dns_option(&o->dns,
+			                         c == OPT_DNS_CACHE  ? CMD_CHECK_OPT_DNS_CACHE
+			                         : c == OPT_RESOLVER ? CMD_CHECK_OPT_RESOLVER
+			                                             : CMD_CHECK_OPT_TRUST_ANCHOR,
+			                         "mailscope serve") < 0)
+				return -1;
+			break;
+		case OPT_AUTHSERV_ID:
+			if (*optarg == '\0' || strlen(optarg) > 255 || strpbrk(optarg, " \t\r\n;") != NULL)
+				return serve_fail(name, "expected a host name (no spaces or ';')");
+			o->authserv_id = optarg;
+			break;
+		case OPT_SPAMD:
+		case OPT_RSPAMD:
+			if (o->spam.kind != SPAM_NONE)
+				return serve_fail(name, "one spam scorer: --spamd or --rspamd, once");
+			if ((c == OPT_SPAMD ? spam_config_spamd(&o->spam, optarg, err, sizeof err)
+			                    : spam_config_rspamd(&o->spam, optarg, err, sizeof err)) < 0)
+				return serve_fail(name, err);
+			break;
 		case 'h':
 		case OPT_HELP:
 			serve_usage(stdout);
@@ -504,6 +554,8 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 		        o->http.host);
 		return -1;
 	}
+	if (cmd_check_dns_finish(&o->dns, "mailscope serve") < 0)
+		return -1;
 	o->store.dir = o->data_dir;
 	o->tls.data_dir = o->data_dir;
 	o->tls.hostname = o->hostname;
@@ -855,10 +907,24 @@ int cmd_serve(int argc, char **argv)
 	}
 	char http_bound[64] = "";
 	if (!o.http_off) {
+		/* Authentication checks ask DNS on this loop; a resolver that cannot be set up is fatal only when
+		 * asked for by name (--dns-cache, --resolver): without one, .../auth answers 503. */
+		ctx.resolver = o.dns.dns_cache ? dns_cache_open(ctx.base, o.dns.dns_cache, err, sizeof err)
+		                               : dns_unbound_new(ctx.base, &o.dns.unbound, err, sizeof err);
+		if (ctx.resolver == NULL &&
+		    (o.dns.dns_cache || o.dns.unbound.upstream || o.dns.unbound.trust_anchor_file)) {
+			fprintf(stderr, "mailscope serve: %s\n", err);
+			goto out;
+		}
+		if (ctx.resolver == NULL)
+			log_warn("authentication checks are off: %s", err);
 		struct http_options hopt = {.token = o.api_token,
 		                            .cors_origin = o.cors_origin,
 		                            .metrics = ctx.metrics,
-		                            .web_dir = o.web_dir};
+		                            .web_dir = o.web_dir,
+		                            .resolver = ctx.resolver,
+		                            .authserv_id = o.authserv_id,
+		                            .spam = &o.spam};
 		ctx.http = http_server_new(ctx.base, ctx.store, &hopt);
 		if (http_server_listen(ctx.http, &o.http, http_bound, sizeof http_bound, err, sizeof err) < 0) {
 			fprintf(stderr, "mailscope serve: %s\n", err);
@@ -913,6 +979,7 @@ out:
 	store_close(ctx.store);
 	ctx.store_open = 0;
 	http_server_free(ctx.http);
+	dns_resolver_free(ctx.resolver);
 	tls_context_free(ctx.tls);
 	smtp_users_free(ctx.users);
 	metrics_free(ctx.metrics);

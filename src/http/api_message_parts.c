@@ -58,6 +58,7 @@ static void api_loaded_free(struct api_loaded *l)
 
 void api_cache_forget(struct http_server *h, uint64_t id)
 {
+	api_auth_forget(h, id);
 	for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
 		if (h->cache[i] && h->cache[i]->id == id) {
 			api_loaded_free(h->cache[i]);
@@ -70,6 +71,7 @@ void api_cache_forget(struct http_server *h, uint64_t id)
 
 void api_cache_clear(struct http_server *h)
 {
+	api_auth_forget_all(h);
 	for (size_t i = 0; i < API_CACHE_SLOTS; i++) {
 		api_loaded_free(h->cache[i]);
 		h->cache[i] = NULL;

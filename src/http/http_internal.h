@@ -10,6 +10,7 @@
  *   api_events.c         Server-Sent Events
  *   api_sessions.c       SMTP sessions
  *   api_meta.c           /healthz, /metrics, /api/v1/openapi.json
+ *   api_auth.c           SPF, DKIM, DMARC, ARC and the spam score of a message (cached)
  */
 #ifndef MAILSCOPE_HTTP_INTERNAL_H
 #define MAILSCOPE_HTTP_INTERNAL_H
@@ -28,10 +29,13 @@ struct store;
 struct http_waiter;
 struct http_sse_client;
 struct api_loaded;
+struct api_auth;
 
 #define HTTP_MAX_PATH_PARTS   8
 #define API_CACHE_SLOTS       32
 #define HTTP_TOKEN_DIGEST_LEN 32 /* SHA-256 */
+/* Authentication results kept (message id + evaluated_as); each is a few KiB of JSON. */
+#define API_AUTH_CACHE_SLOTS 256
 
 struct http_server {
 	struct event_base *base;
@@ -48,6 +52,7 @@ struct http_server {
 	unsigned nsse;
 	struct event *sse_keepalive;
 	struct api_loaded *cache[API_CACHE_SLOTS]; /* parsed messages, most recently used first */
+	struct api_auth *auth;                     /* api_auth.c's results and evaluations, or NULL */
 };
 
 struct http_request {
@@ -129,6 +134,7 @@ void api_sessions_list(struct http_request *r);
 void api_sessions_get(struct http_request *r);
 void api_wait(struct http_request *r);
 void api_events(struct http_request *r);
+void api_messages_auth(struct http_request *r);
 
 /* Owner notifications (http_server.c forwards them). */
 void api_wait_message_stored(struct http_server *h, uint64_t id);
@@ -136,5 +142,9 @@ void api_wait_free_all(struct http_server *h);
 void api_events_publish(struct http_server *h, const char *event, json_t *data);
 void api_events_start(struct http_server *h);
 void api_events_free_all(struct http_server *h);
+/* Drops the authentication results of a deleted message (or of all); frees evaluations at shutdown. */
+void api_auth_forget(struct http_server *h, uint64_t id);
+void api_auth_forget_all(struct http_server *h);
+void api_auth_free_all(struct http_server *h);
 
 #endif

@@ -67,6 +67,7 @@ static const struct http_route http_routes[] = {
         {HTTP_GET, "/api/v1/messages/*/attachments/*", api_messages_attachment},
         {HTTP_GET, "/api/v1/messages/*/links", api_messages_links},
         {HTTP_GET, "/api/v1/messages/*/codes", api_messages_codes},
+        {HTTP_GET, "/api/v1/messages/*/auth", api_messages_auth},
         {HTTP_GET, "/api/v1/inboxes", api_inboxes},
         {HTTP_GET, "/api/v1/search", api_search},
         {HTTP_GET, "/api/v1/wait", api_wait},
@@ -149,7 +150,8 @@ void http_reply_buffer(struct http_request *r, int status, const char *content_t
 
 void http_reply_json(struct http_request *r, int status, json_t *body)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	/* 15 significant digits: a score of 7.3 reads 7.3, not 7.2999999999999998 (the same double either way). */
+	char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(body);
 	struct evbuffer *out = evbuffer_new();
 	if (text) {
@@ -555,6 +557,7 @@ void http_server_free(struct http_server *h)
 		return;
 	api_wait_free_all(h);
 	api_events_free_all(h);
+	api_auth_free_all(h);
 	api_cache_clear(h);
 	evhttp_free(h->http);
 	free(h->token);

@@ -20,12 +20,19 @@ struct event_base;
 struct store;
 struct metrics;
 struct http_server;
+struct dns_resolver;
+struct spam_config;
 
 struct http_options {
 	const char *token;       /* every request must carry "Authorization: Bearer TOKEN"; NULL = none */
 	const char *cors_origin; /* an extra origin allowed for events and CORS, or NULL */
 	struct metrics *metrics; /* rendered at /metrics (owned by the caller), or NULL */
 	const char *web_dir;     /* serve the UI from this folder instead of the built-in copy, or NULL */
+	/* GET /api/v1/messages/{id}/auth: the resolver its checks ask (owned by the caller; NULL: 503), the
+	 * Authentication-Results authserv-id (NULL: mailscope), the spam scorer (NULL: "not scored"). */
+	struct dns_resolver *resolver;
+	const char *authserv_id;
+	const struct spam_config *spam;
 };
 
 struct http_server *http_server_new(struct event_base *base, struct store *st, const struct http_options *opt);

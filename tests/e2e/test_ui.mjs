@@ -50,7 +50,16 @@ const imageBase = 'http://127.0.0.1:' + imageServer.address().port;
 
 // ---- the server and the browser ----
 
-const server = await startServer();
+// DNS for the Authentication tab comes from a DNS-cache file (never the network): the key of a message
+// this test signs itself (mail.dkimSign), example.com's SPF record and DMARC policy.
+const dkim = mail.dkimKey();
+const dnsCache = path.join(work, 'dns-cache.json');
+fs.writeFileSync(dnsCache, JSON.stringify({
+	'sel._domainkey.example.com': {TXT: [dkim.record]},
+	'_dmarc.example.com': {TXT: ['v=DMARC1; p=reject']},
+	'example.com': {TXT: ['v=spf1 ip4:192.0.2.0/24 -all']},
+}));
+const server = await startServer({args: ['--dns-cache', dnsCache]});
 const smtpPort = server.port('smtp');
 const base = server.base;
 const ctx = await launchBrowser();
@@ -357,6 +366,65 @@ try {
 		await shot('message-session');
 	});
 
+	await R.step('Authentication tab: real SPF/DKIM/DMARC results, re-evaluated as if sent from another IP', async () => {
+		const subject = 'Signed by example.com';
+		const signed = mail.dkimSign(mail.plainMessage({
+			to: 'dave@example.test', subject, body: 'Signed with a key in the DNS-cache file.', from: 'Joe <joe@example.com>',
+		}), dkim.privateKey, 'example.com', 'sel');
+		swaks(smtpPort, 'dave@example.test', writeMail('signed.eml', signed), {from: 'bounce@example.com', extra: ['--helo', 'mx.example.com']});
+		const id = await until(async () => (await apiJson(server, '/api/v1/messages?limit=5')).messages.find((m) => m.subject === subject)?.id,
+			'the signed message');
+		await page.goto(base + '/#/m/' + id + '/auth');
+		const panel = page.locator('#panel-auth');
+		await panel.locator('#auth-spf').waitFor();
+		const result = (sel) => panel.locator(sel).getAttribute('data-result');
+		R.check((await panel.locator('#auth-evaluated').textContent()).includes('127.0.0.1'), 'evaluated with the session\'s client IP');
+		R.equal(await result('#auth-spf'), 'fail', 'SPF fail for 127.0.0.1 (not in example.com\'s record)');
+		R.equal(await result('#auth-dkim-0'), 'pass', 'DKIM pass: the test\'s own signature verifies');
+		R.equal(await result('#auth-dmarc'), 'pass', 'DMARC pass through the aligned signature');
+		R.equal(await result('#auth-arc'), 'none', 'ARC none');
+		R.check(await panel.locator('#auth-dkim-0 .auth-badge.auth-ok').count() === 1 &&
+			await panel.locator('#auth-spf .auth-badge.auth-bad').count() === 1, 'badges coloured by result (pass green, fail red)');
+		const [okColor, badColor] = await Promise.all(['#auth-dkim-0 .auth-badge', '#auth-spf .auth-badge'].map((sel) =>
+			panel.locator(sel).evaluate((n) => getComputedStyle(n).color)));
+		R.check(okColor !== badColor, 'pass and fail badges differ in colour', okColor + ' vs ' + badColor);
+		R.check((await panel.locator('#auth-spf .auth-why').textContent()).includes('127.0.0.1'), 'SPF reason shown');
+		const findings = await panel.locator('#auth-findings li').allTextContents();
+		R.check(findings.some((f) => f.startsWith('SPF fail for example.com')), 'findings listed', JSON.stringify(findings));
+		const ar = await panel.locator('#auth-authres').textContent();
+		R.check(ar.startsWith('Authentication-Results: mailscope; spf=fail') && ar.includes('dkim=pass header.d=example.com') &&
+			ar.includes('dmarc=pass'), 'Authentication-Results field shown', ar);
+		R.check((await panel.locator('#auth-received-spf').textContent()).startsWith('Received-SPF: fail'), 'Received-SPF field shown');
+		R.equal(await panel.locator('#auth-spam').getAttribute('data-scored'), 'false', 'spam section: not scored without a scorer');
+		R.check((await panel.locator('#auth-spam').textContent()).includes('no scorer configured'), 'spam section says why');
+		await shot('message-auth');
+
+		await panel.locator('#auth-ip').fill('192.0.2.10');
+		await panel.locator('#auth-evaluate').click();
+		await page.waitForFunction(() => document.querySelector('#auth-evaluated')?.textContent.includes('192.0.2.10'));
+		R.equal(await result('#auth-spf'), 'pass', 're-evaluated as if sent from 192.0.2.10: SPF pass');
+		R.check((await panel.locator('#auth-authres').textContent()).includes('spf=pass'), 'the field follows the re-evaluation');
+
+		await panel.locator('#auth-ip').fill('not-an-ip');
+		await panel.locator('#auth-evaluate').click();
+		await panel.locator('#auth-error').waitFor();
+		R.check((await panel.locator('#auth-error').textContent()).includes('not an IPv4 or IPv6 address'), 'a bad address: the server\'s error shown');
+		await panel.locator('#auth-reset').click();
+		await page.waitForFunction(() => document.querySelector('#auth-evaluated')?.textContent.includes('127.0.0.1'));
+		R.equal(await result('#auth-spf'), 'fail', '"Session IP" evaluates with the session\'s address again');
+
+		// The same message tampered with after signing: DKIM fails, and the tab says why.
+		swaks(smtpPort, 'dave@example.test', writeMail('tampered.eml', signed.replace('Signed with a key', 'Changed after signing')
+			.replace('Subject: ' + subject, 'Subject: ' + subject + ' (tampered)')),
+			{from: 'bounce@example.com', extra: ['--helo', 'mx.example.com']});
+		const tid = await until(async () => (await apiJson(server, '/api/v1/messages?limit=5')).messages.find((m) => m.subject === subject + ' (tampered)')?.id,
+			'the tampered message');
+		await page.goto(base + '/#/m/' + tid + '/auth');
+		await panel.locator('#auth-dkim-0').waitFor();
+		R.equal(await result('#auth-dkim-0'), 'fail', 'tampered message: DKIM fail');
+		R.check((await panel.locator('#auth-dkim-0 .auth-why').textContent()).length > 5, 'the DKIM failure has its reason');
+	});
+
 	await R.step('sessions view: a failed client, live, filtered by code, with its fix', async () => {
 		await page.click('#nav-sessions');
 		await page.waitForSelector('.sessions-view .session-card');
@@ -419,7 +487,7 @@ try {
 		await sleep(300);
 		R.equal(await fl.locator('html[data-pwned]').count(), 0, 'a javascript: link in the preview does nothing');
 
-		for (const t of ['text', 'headers', 'raw', 'parts', 'attachments', 'links', 'codes', 'session', 'html']) await openTab(t);
+		for (const t of ['text', 'headers', 'raw', 'parts', 'attachments', 'links', 'codes', 'session', 'auth', 'html']) await openTab(t);
 		R.check((await page.textContent('#panel-text pre')).includes(mail.HOSTILE_TEXT), 'text body with markup shown literally');
 		const files = await page.locator('#panel-attachments td.filename > span:first-child').allTextContents();
 		R.check(files.includes(mail.HOSTILE_FILE_1) && files.includes(mail.HOSTILE_FILE_2), 'hostile filenames shown literally', JSON.stringify(files));
@@ -584,7 +652,7 @@ try {
 
 	await R.step('a server with an API token', async () => {
 		const TOKEN = 'e2e-s3cret-token';
-		const tsrv = await startServer({args: ['--api-token', TOKEN]});
+		const tsrv = await startServer({args: ['--api-token', TOKEN, '--dns-cache', dnsCache]});
 		try {
 			const p2 = await ctx.newPage();
 			await p2.goto(tsrv.base + '/');
