@@ -294,7 +294,8 @@ static void test_malformed(void **state)
 	                       "exactly one CNAME target"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"TIMEOUT\": 1}}"), "expected true or false"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"DNSSEC\": \"maybe\"}}"), "\"secure\""));
-	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1\"]}}"), "field \"TLSA\"[0]: the data needs"));
+	assert_non_null(
+	        strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1\"]}}"), "field \"TLSA\"[0]: the data needs"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1 abc\"]}}"), "even number"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1 zz\"]}}"), "not a hex digit"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"300 1 1 ab\"]}}"), "expected"));
