@@ -8,6 +8,14 @@
  * are kept as ready answers per name and type, and a query copies one.
  * Answers are delivered from the loop (never inside dns_query()), like a
  * real resolver's.
+ *
+ * Two keys are mailscope's own (mailauth's format has neither; `check
+ * domain` needs them for DANE): "TLSA" lists records in zone-file
+ * presentation ("3 1 1 <hex>", RFC 6698 2.2), and "DNSSEC": "secure" |
+ * "insecure" | "bogus" under a name is the DNSSEC status of every answer
+ * at that name (without it: unknown, as from a resolver without a trust
+ * anchor). A CNAME's answers carry the status of the name that holds the
+ * records.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
