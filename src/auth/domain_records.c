@@ -72,6 +72,10 @@ int tlsrpt_record_parse(const char *txt, size_t len, struct tlsrpt_record *out, 
 			out->rua[out->nrua++] = xstrndup(p, n);
 		p = e;
 	}
+	if (rc == 0 && out->nrua == 0) {
+		snprintf(err, errlen, "rua= holds no URI");
+		rc = -1;
+	}
 	dkim_tag_list_free(&l);
 	if (rc != 0)
 		tlsrpt_record_free(out);

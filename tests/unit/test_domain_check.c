@@ -212,8 +212,8 @@ static void test_dkim(void **state)
 	json_t *zone = json_pack("{s:{s:[s]}, s:{s:[s]}, s:{s:[s]}, s:{s:[s]}, s:{s:[s]}, s:{s:[s]}}",
 	                         "tiny._domainkey.example.com", "TXT", r512, "old._domainkey.example.com", "TXT", r1024,
 	                         "good._domainkey.example.com", "TXT", r2048, "ed._domainkey.example.com", "TXT", red,
-	                         "gone._domainkey.example.com", "TXT", "v=DKIM1; p=", "bad._domainkey.example.com", "TXT",
-	                         "v=DKIM1; p=!!!");
+	                         "gone._domainkey.example.com", "TXT", "v=DKIM1; p=", "bad._domainkey.example.com",
+	                         "TXT", "v=DKIM1; p=!!!");
 	const char *sels[] = {"tiny", "old", "good", "ed", "gone", "bad", "missing"};
 	struct run x = run_zone(zone, "example.com", sels, 7);
 	json_t *keys = json_object_get(json_object_get(x.doc, "dkim"), "keys");
@@ -332,16 +332,16 @@ static void test_dane(void **state)
 static void test_records_and_summary(void **state)
 {
 	(void)state;
-	struct run x = run_text(
-	        "{\"example.com\": {\"MX\": [{\"exchange\": \"mx.example.com\", \"priority\": 10}],"
-	        "   \"TXT\": [\"v=spf1 mx -all\"]},"
-	        " \"mx.example.com\": {\"A\": [\"192.0.2.1\"]},"
-	        " \"1.2.0.192.in-addr.arpa\": {\"PTR\": [\"mx.example.com\"]},"
-	        " \"_dmarc.example.com\": {\"TXT\": [\"v=DMARC1; p=none; rua=mailto:d@example.com\"]},"
-	        " \"_mta-sts.example.com\": {\"TXT\": [\"v=STSv1; id=bad-id\"]},"
-	        " \"_smtp._tls.example.com\": {\"TXT\": [\"v=TLSRPTv1; rua=mailto:t@example.com\"]},"
-	        " \"default._bimi.example.com\": {\"TXT\": [\"v=BIMI1; l=https://example.com/l.svg\"]}}",
-	        "example.com");
+	struct run x =
+	        run_text("{\"example.com\": {\"MX\": [{\"exchange\": \"mx.example.com\", \"priority\": 10}],"
+	                 "   \"TXT\": [\"v=spf1 mx -all\"]},"
+	                 " \"mx.example.com\": {\"A\": [\"192.0.2.1\"]},"
+	                 " \"1.2.0.192.in-addr.arpa\": {\"PTR\": [\"mx.example.com\"]},"
+	                 " \"_dmarc.example.com\": {\"TXT\": [\"v=DMARC1; p=none; rua=mailto:d@example.com\"]},"
+	                 " \"_mta-sts.example.com\": {\"TXT\": [\"v=STSv1; id=bad-id\"]},"
+	                 " \"_smtp._tls.example.com\": {\"TXT\": [\"v=TLSRPTv1; rua=mailto:t@example.com\"]},"
+	                 " \"default._bimi.example.com\": {\"TXT\": [\"v=BIMI1; l=https://example.com/l.svg\"]}}",
+	                 "example.com");
 	assert_string_equal(str(x.doc, "mta_sts", "status"), "invalid");
 	assert_string_equal(finding(x.doc, "mta_sts_syntax"), "error");
 	assert_string_equal(str(x.doc, "tls_rpt", "status"), "ok");
@@ -351,8 +351,8 @@ static void test_records_and_summary(void **state)
 	/* Findings are sorted errors first, and the summary counts them. */
 	json_t *f = json_object_get(x.doc, "findings");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(f, 0), "severity")), "error");
-	json_int_t total = num(x.doc, "summary", "errors") + num(x.doc, "summary", "warnings") +
-	                   num(x.doc, "summary", "infos");
+	json_int_t total =
+	        num(x.doc, "summary", "errors") + num(x.doc, "summary", "warnings") + num(x.doc, "summary", "infos");
 	assert_int_equal(total, (json_int_t)json_array_size(f));
 	size_t i;
 	json_t *v;
@@ -367,8 +367,12 @@ static void test_records_and_summary(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_spf_lookups), cmocka_unit_test(test_spf_records), cmocka_unit_test(test_dmarc),
-	        cmocka_unit_test(test_dkim),        cmocka_unit_test(test_mx),          cmocka_unit_test(test_dane),
+	        cmocka_unit_test(test_spf_lookups),
+	        cmocka_unit_test(test_spf_records),
+	        cmocka_unit_test(test_dmarc),
+	        cmocka_unit_test(test_dkim),
+	        cmocka_unit_test(test_mx),
+	        cmocka_unit_test(test_dane),
 	        cmocka_unit_test(test_records_and_summary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

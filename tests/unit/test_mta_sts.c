@@ -129,6 +129,9 @@ static void test_tlsrpt(void **state)
 	t = "v=TLSRPTv1;";
 	assert_int_equal(tlsrpt_record_parse(t, strlen(t), &r, err, sizeof err), -1);
 	assert_non_null(strstr(err, "rua= is missing"));
+	t = "v=TLSRPTv1;rua=,"; /* found by fuzz_domain_records: commas only */
+	assert_int_equal(tlsrpt_record_parse(t, strlen(t), &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "no URI"));
 	t = "v=TLSRPTv1; rua=ftp://x.example";
 	assert_int_equal(tlsrpt_record_parse(t, strlen(t), &r, err, sizeof err), -1);
 	assert_non_null(strstr(err, "neither mailto: nor https:"));
@@ -202,8 +205,8 @@ static void test_domain_name(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_txt),      cmocka_unit_test(test_policy), cmocka_unit_test(test_mx_match),
-	        cmocka_unit_test(test_tlsrpt),   cmocka_unit_test(test_bimi),   cmocka_unit_test(test_domain_name),
+	        cmocka_unit_test(test_txt),    cmocka_unit_test(test_policy), cmocka_unit_test(test_mx_match),
+	        cmocka_unit_test(test_tlsrpt), cmocka_unit_test(test_bimi),   cmocka_unit_test(test_domain_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
