@@ -1,6 +1,6 @@
 /*
- * dns: the one resolver interface of the authentication checks (SPF now;
- * DKIM, DMARC, ARC and `check domain` later).
+ * dns: the one resolver interface of the authentication checks (SPF, DKIM,
+ * DMARC, ARC and `check domain`, which also asks TLSA for DANE).
  *
  * A resolver lives on a libevent event_base and answers asynchronously: a
  * query's callback runs later from that loop, never from inside dns_query().
