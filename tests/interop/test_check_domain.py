@@ -11,7 +11,8 @@ certificate. Nothing leaves the machine.
 Covered: a well-configured domain (exit 0, the text report on one screen);
 SPF over 10 lookups (the count in the message), several SPF records; weak
 and missing DMARC; 512- and 1024-bit DKIM keys; MTA-STS good, mx mismatch,
-bad certificate, policy missing (404), a redirect, no TXT record; TLSA with
+bad certificate, policy missing (404), a redirect, a policy over 64 KiB, no
+TXT record; control bytes of records escaped in the text report; TLSA with
 and without DNSSEC; null MX; FCrDNS mismatch; every --json document
 validated against docs/check-domain.schema.json (tests/lib/schema_check.py,
 and python3-jsonschema when importable) and the schema's finding codes
@@ -49,7 +50,7 @@ if jsonschema is not None:
     THEIRS = jsonschema.Draft202012Validator(SCHEMA)
 
 WORK = mstest.scratch_dir("check-domain")
-POLICY_DOMAINS = ["good.test", "mismatch.test", "missing.test", "redirect.test", "badcert.test"]
+POLICY_DOMAINS = ["good.test", "mismatch.test", "missing.test", "redirect.test", "badcert.test", "big.test"]
 
 
 def openssl(*args):
@@ -84,6 +85,8 @@ POLICIES = {
     "mta-sts.good.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\nmax_age: 604800\r\n",
     "mta-sts.mismatch.test": "version: STSv1\r\nmode: enforce\r\nmx: *.elsewhere.test\r\nmax_age: 604800\r\n",
     "mta-sts.badcert.test": "version: STSv1\r\nmode: enforce\r\nmx: mx.badcert.test\r\nmax_age: 604800\r\n",
+    # Over the 64 KiB limit: valid lines, but too many of them.
+    "mta-sts.big.test": "version: STSv1\r\nmode: enforce\r\nmax_age: 604800\r\n" + "x-pad: %s\r\n" % ("p" * 1000) * 70,
 }
 
 
@@ -157,6 +160,11 @@ def zone():
         "_mta-sts.missing.test": {"TXT": ["v=STSv1; id=1"]}, "mta-sts.missing.test": {"A": ["127.0.0.1"]}}))
     z.update(healthy("redirect.test", "192.0.2.13", {
         "_mta-sts.redirect.test": {"TXT": ["v=STSv1; id=1"]}, "mta-sts.redirect.test": {"A": ["127.0.0.1"]}}))
+    z.update(healthy("big.test", "192.0.2.15", {
+        "_mta-sts.big.test": {"TXT": ["v=STSv1; id=1"]}, "mta-sts.big.test": {"A": ["127.0.0.1"]}}))
+    z.update(healthy("hostile.test", "192.0.2.16", {
+        "hostile.test": {"MX": [{"exchange": "mx.hostile.test", "priority": 10}],
+                         "TXT": ["v=spf1 ip4:192.0.2.1 \x1b[2J\x07 -all"]}}))
     z.update(healthy("badcert.test", "192.0.2.14", {
         "_mta-sts.badcert.test": {"TXT": ["v=STSv1; id=1"]}, "mta-sts.badcert.test": {"A": ["127.0.0.1"]}}))
     # SPF: 3 includes (3 lookups), each with a, mx and exists (9), and the redirect (1): 13.
@@ -317,6 +325,11 @@ def test_mta_sts(port, bad_port):
         f = finding(doc, "mta_sts_policy_unavailable") or {}
         R.check(rc == 1 and "TLS" in f.get("message", "") and "certificate" in f.get("message", "").lower(),
                 "MTA-STS bad certificate (self-signed): error naming TLS", repr(f))
+    rc, doc, _ = check("big.test", "--dkim-selector", "s1", port=port)
+    if doc:
+        f = finding(doc, "mta_sts_policy_unavailable") or {}
+        R.check(rc == 1 and "larger than 65536 bytes" in f.get("message", ""),
+                "MTA-STS policy over 64 KiB: refused", repr(f))
     # The same server without --ca-file: the fixture CA is not trusted by the system.
     rc, doc, _ = check("good.test", "--dkim-selector", "s1", port=port, ca=False)
     if doc:
@@ -343,6 +356,13 @@ def test_dane_mx():
         addr = doc["mx"]["hosts"][0]["addresses"][0]
         R.check(addr["ptr"] == "host.provider.example" and addr["fcrdns"] is False
                 and "fcrdns_mismatch" in codes(doc, "warning"), "FCrDNS mismatch", repr(addr))
+
+
+def test_hostile_text():
+    """Record text reaches the terminal with control bytes escaped."""
+    rc, out, err = run(["check", "domain", "hostile.test", "--dkim-selector", "s1", "--dns-cache", CACHE])
+    R.check(rc == 1 and "\x1b" not in out and "\x07" not in out and "\\x1b[2J\\x07" in out
+            and "spf_syntax" in out, "control bytes in a TXT record are escaped in the text report", repr(out))
 
 
 def test_vocabulary():
@@ -401,6 +421,7 @@ def main():
     R.run(test_dkim)
     R.run(test_mta_sts, port, bad_port)
     R.run(test_dane_mx)
+    R.run(test_hostile_text)
     R.run(test_vocabulary)
     R.run(test_usage)
     R.check("mta-sts.good.test" in good.hosts_seen, "the policy request carried Host: mta-sts.good.test",
