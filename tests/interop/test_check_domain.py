@@ -112,7 +112,10 @@ class PolicyHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (ssl.SSLError, OSError):
+            pass  # the client stops reading a policy over its size limit
 
     def log_message(self, *args):
         pass
