@@ -12,7 +12,9 @@ Covered: a well-configured domain (exit 0, the text report on one screen);
 SPF over 10 lookups (the count in the message), several SPF records; weak
 and missing DMARC; 512- and 1024-bit DKIM keys; MTA-STS good, mx mismatch,
 bad certificate, policy missing (404), a redirect, a policy over 64 KiB, no
-TXT record; control bytes of records escaped in the text report; TLSA with
+TXT record; control bytes of records escaped in the text report; a silent
+resolver (libunbound against a UDP socket of this test that never answers)
+ends at --timeout with DNS errors; TLSA with
 and without DNSSEC; null MX; FCrDNS mismatch; every --json document
 validated against docs/check-domain.schema.json (tests/lib/schema_check.py,
 and python3-jsonschema when importable) and the schema's finding codes
@@ -24,11 +26,13 @@ import http.server
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -368,6 +372,24 @@ def test_hostile_text():
             and "spf_syntax" in out, "control bytes in a TXT record are escaped in the text report", repr(out))
 
 
+def test_deadline():
+    """A resolver that never answers (a silent UDP socket on 127.0.0.1): the check ends at --timeout.
+    Not a .test name: libunbound answers those itself (RFC 6761 local zones) without asking."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    try:
+        start = time.monotonic()
+        rc, out, err = run(["check", "domain", "silent.example.net", "--resolver", "127.0.0.1@%d" % sock.getsockname()[1],
+                            "--timeout", "1500ms", "--json"])
+        took = time.monotonic() - start
+        doc = json.loads(out) if out.startswith("{") else {}
+        failed = [f["code"] for f in doc.get("findings", []) if "timeout" in f["message"]]
+        R.check(rc == 1 and took < 10 and {"mx_lookup_failed", "spf_lookup_failed", "dmarc_lookup_failed"} <= set(failed),
+                "a silent resolver: DNS timeouts as errors, done after --timeout (%.1f s)" % took, repr((rc, out[-300:], err)))
+    finally:
+        sock.close()
+
+
 def test_vocabulary():
     """The schema's finding codes are exactly the ones the C code can emit."""
     found = set()
@@ -425,6 +447,7 @@ def main():
     R.run(test_mta_sts, port, bad_port)
     R.run(test_dane_mx)
     R.run(test_hostile_text)
+    R.run(test_deadline)
     R.run(test_vocabulary)
     R.run(test_usage)
     R.check("mta-sts.good.test" in good.hosts_seen, "the policy request carried Host: mta-sts.good.test",
