@@ -182,7 +182,7 @@ static void dkim_prepare(struct dkim_item *it, const struct dkim_message *m, siz
 }
 
 /* The key from p=: SubjectPublicKeyInfo or a raw RSAPublicKey for rsa (3.6.1), 32 raw bytes for ed25519. */
-static EVP_PKEY *dkim_load_key(const struct dkim_key *k, char *err, size_t errlen)
+EVP_PKEY *dkim_load_key(const struct dkim_key *k, char *err, size_t errlen)
 {
 	if (k->k == DKIM_KEY_ED25519) {
 		if (k->p_len != 32) {

@@ -41,6 +41,12 @@ struct dkim_key_use {
  */
 int dkim_verify_key(const struct dns_answer *a, const struct dkim_signature *s, struct dkim_key_use *u);
 
+/*
+ * The key of a parsed key record: SubjectPublicKeyInfo or a raw RSAPublicKey for rsa (RFC 6376 3.6.1), 32 raw
+ * bytes for ed25519 (RFC 8463 4.2); NULL with the reason. Also for `check domain` (key type and size).
+ */
+EVP_PKEY *dkim_load_key(const struct dkim_key *k, char *err, size_t errlen);
+
 /* 1 when s's b= verifies over data with pk (RFC 8463 3 for ed25519). */
 int dkim_verify_data(const struct dkim_signature *s, const uint8_t *data, size_t len, EVP_PKEY *pk);
 

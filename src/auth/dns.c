@@ -242,7 +242,7 @@ char *dns_name_normalize(const char *name)
 	return s;
 }
 
-static const char *const dns_type_names[] = {"A", "AAAA", "TXT", "MX", "PTR", "CNAME"};
+static const char *const dns_type_names[] = {"A", "AAAA", "TXT", "MX", "PTR", "CNAME", "TLSA"};
 
 const char *dns_type_name(enum dns_type t)
 {

@@ -1,6 +1,6 @@
 /*
- * dns: the one resolver interface of the authentication checks (SPF now;
- * DKIM, DMARC, ARC and `check domain` later).
+ * dns: the one resolver interface of the authentication checks (SPF, DKIM,
+ * DMARC, ARC and `check domain`, which also asks TLSA for DANE).
  *
  * A resolver lives on a libevent event_base and answers asynchronously: a
  * query's callback runs later from that loop, never from inside dns_query().
@@ -38,7 +38,9 @@ struct json_t;
 /* Default time a query may take before it is answered as a timeout (dns_unbound.c). */
 #define DNS_DEFAULT_TIMEOUT_MS 5000
 
-enum dns_type { DNS_T_A, DNS_T_AAAA, DNS_T_TXT, DNS_T_MX, DNS_T_PTR, DNS_T_CNAME };
+/* TLSA: RFC 6698 (DANE for SMTP, RFC 7672). DNS_T_COUNT: how many types there are. */
+enum dns_type { DNS_T_A, DNS_T_AAAA, DNS_T_TXT, DNS_T_MX, DNS_T_PTR, DNS_T_CNAME, DNS_T_TLSA };
+#define DNS_T_COUNT (DNS_T_TLSA + 1)
 
 enum dns_rcode {
 	DNS_OK,       /* records (n >= 1) */
@@ -59,7 +61,11 @@ struct dns_rr {
 	enum dns_type type;
 	uint16_t priority;  /* MX */
 	uint8_t addr[16];   /* A: 4 bytes, AAAA: 16 */
-	char *text;         /* TXT: the strings joined (may hold NUL bytes); MX exchange, PTR and CNAME target */
+	uint8_t tlsa_usage; /* TLSA: certificate usage, selector, matching type (RFC 6698 2.1) */
+	uint8_t tlsa_selector;
+	uint8_t tlsa_mtype;
+	char *text;         /* TXT: the strings joined (may hold NUL bytes); MX exchange, PTR and CNAME target;
+	                       TLSA: the certificate association data (binary) */
 	size_t len;         /* of text */
 	char **chunks;      /* TXT: the character-strings as published */
 	size_t *chunk_lens; /* of each chunk */
@@ -136,7 +142,8 @@ void dns_reverse_name(int family, const uint8_t *addr, char *out, size_t outlen)
  * A resolver that answers from a DNS-cache file in mailauth's format:
  *   {"name": {"TXT": [["chunk", "chunk"], "one string"], "A": ["192.0.2.1"], "AAAA": ["2001:db8::1"],
  *             "MX": [{"exchange": "mx.example", "priority": 10}], "PTR": ["host.example"],
- *             "CNAME": ["target.example"], "TIMEOUT": true, "DNSSEC": "secure"}}
+ *             "CNAME": ["target.example"], "TLSA": ["3 1 1 0123abcd..."], "TIMEOUT": true,
+ *             "DNSSEC": "secure"}}
  * Names are case-insensitive and the trailing dot does not matter. A name
  * that is not in the file is nxdomain, unless it is an ancestor of one that
  * is (an empty non-terminal: nodata). A type that a name does not list is
@@ -145,7 +152,9 @@ void dns_reverse_name(int family, const uint8_t *addr, char *out, size_t outlen)
  * makes every query at that name for a type without records time out (the
  * records it does have are answered: that is how the OpenSPF test suite uses
  * it). "DNSSEC" (an extension: "secure", "insecure" or "bogus") is the
- * status of that name's answers; without it the status is unknown.
+ * status of that name's answers; without it the status is unknown. "TLSA"
+ * (an extension too: mailauth has no TLSA) lists records in zone-file
+ * presentation, "usage selector matching-type hex-data" (RFC 6698 2.2).
  *
  * Returns NULL with a message naming the file, the name and the field when
  * the file cannot be read or is malformed.

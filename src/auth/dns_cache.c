@@ -8,6 +8,14 @@
  * are kept as ready answers per name and type, and a query copies one.
  * Answers are delivered from the loop (never inside dns_query()), like a
  * real resolver's.
+ *
+ * Two keys are mailscope's own (mailauth's format has neither; `check
+ * domain` needs them for DANE): "TLSA" lists records in zone-file
+ * presentation ("3 1 1 <hex>", RFC 6698 2.2), and "DNSSEC": "secure" |
+ * "insecure" | "bogus" under a name is the DNSSEC status of every answer
+ * at that name (without it: unknown, as from a resolver without a trust
+ * anchor). A CNAME's answers carry the status of the name that holds the
+ * records.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,7 +30,7 @@
 #include "auth/dns_internal.h"
 #include "core/xmalloc.h"
 
-#define DNS_CACHE_NTYPES (DNS_T_CNAME + 1)
+#define DNS_CACHE_NTYPES DNS_T_COUNT
 
 struct dns_cache_entry {
 	struct dns_rr *rr[DNS_CACHE_NTYPES];
@@ -212,6 +220,50 @@ static int dns_cache_txt(struct dns_cache_load *l, long idx, json_t *v, struct d
 	return 0;
 }
 
+static int dns_cache_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "usage selector mtype hex" (RFC 6698 2.2; spaces inside the hex allowed, as in zone files). */
+static int dns_cache_tlsa(struct dns_cache_load *l, long idx, json_t *v, struct dns_rr *rr)
+{
+	const char *s = json_string_value(v);
+	unsigned f[3];
+	int used = 0;
+	if (s == NULL || strlen(s) != json_string_length(v) ||
+	    sscanf(s, "%3u %3u %3u %n", &f[0], &f[1], &f[2], &used) != 3 || used == 0 || f[0] > 255 || f[1] > 255 ||
+	    f[2] > 255)
+		return dns_cache_fail(l, "TLSA", idx,
+		                      "expected \"usage selector matching-type hex-data\" (e.g. \"3 1 1 ab12...\")");
+	rr->tlsa_usage = (uint8_t)f[0];
+	rr->tlsa_selector = (uint8_t)f[1];
+	rr->tlsa_mtype = (uint8_t)f[2];
+	size_t n = strlen(s + used);
+	rr->text = xmalloc(n / 2 + 1);
+	int hi = -1;
+	for (const char *p = s + used; *p; p++) {
+		if (*p == ' ')
+			continue;
+		int d = dns_cache_hex_digit(*p);
+		if (d < 0)
+			return dns_cache_fail(l, "TLSA", idx, "'%c' in the data is not a hex digit", *p);
+		if (hi < 0) {
+			hi = d;
+		} else {
+			rr->text[rr->len++] = (char)(hi << 4 | d);
+			hi = -1;
+		}
+	}
+	rr->text[rr->len] = '\0';
+	if (hi >= 0 || rr->len == 0)
+		return dns_cache_fail(l, "TLSA", idx, "the data needs an even number of hex digits, at least two");
+	return 0;
+}
+
 static int dns_cache_rr(struct dns_cache_load *l, enum dns_type t, long idx, json_t *v, struct dns_rr *rr)
 {
 	const char *field = dns_type_name(t);
@@ -251,6 +303,8 @@ static int dns_cache_rr(struct dns_cache_load *l, enum dns_type t, long idx, jso
 		rr->len = strlen(name);
 		return 0;
 	}
+	case DNS_T_TLSA:
+		return dns_cache_tlsa(l, idx, v, rr);
 	}
 	return dns_cache_fail(l, field, idx, "unsupported type");
 }
@@ -285,7 +339,7 @@ static int dns_cache_entry_load(struct dns_cache_load *l, json_t *node, struct d
 		if (dns_type_parse(key, &t) != 0)
 			return dns_cache_fail(
 			        l, key, -1,
-			        "unknown record type (known: A, AAAA, TXT, MX, PTR, CNAME, TIMEOUT, DNSSEC)");
+			        "unknown record type (known: A, AAAA, TXT, MX, PTR, CNAME, TLSA, TIMEOUT, DNSSEC)");
 		if (e->listed[t])
 			return dns_cache_fail(l, key, -1, "listed twice (types are case-insensitive)");
 		json_t *one = NULL;

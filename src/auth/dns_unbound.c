@@ -37,6 +37,7 @@
 #define DNS_WIRE_MX    15
 #define DNS_WIRE_TXT   16
 #define DNS_WIRE_AAAA  28
+#define DNS_WIRE_TLSA  52
 #define DNS_CLASS_IN   1
 
 struct dns_unbound {
@@ -62,6 +63,8 @@ static int dns_unbound_wire_type(enum dns_type t)
 		return DNS_WIRE_PTR;
 	case DNS_T_CNAME:
 		return DNS_WIRE_CNAME;
+	case DNS_T_TLSA:
+		return DNS_WIRE_TLSA;
 	}
 	return DNS_WIRE_A;
 }
@@ -152,6 +155,17 @@ static int dns_unbound_rdata(enum dns_type t, const uint8_t *d, size_t len, stru
 		buf_cstr(&b);
 		rr->len = b.len;
 		rr->text = (char *)buf_steal(&b, &used);
+		return 0;
+	case DNS_T_TLSA:
+		if (len < 4)
+			return -1;
+		rr->tlsa_usage = d[0];
+		rr->tlsa_selector = d[1];
+		rr->tlsa_mtype = d[2];
+		rr->len = len - 3;
+		rr->text = xmalloc(rr->len + 1);
+		memcpy(rr->text, d + 3, rr->len);
+		rr->text[rr->len] = '\0';
 		return 0;
 	}
 	return -1;

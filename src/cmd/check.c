@@ -6,13 +6,15 @@
  *   check message  SPF (given the envelope), DKIM, DMARC and ARC of a
  *                  message file, the Authentication-Results field and
  *                  (SPF checked) the Received-SPF field
- *   check domain   (later) the sending posture of a domain
+ *   check domain   the sending posture of a domain and what to fix
+ *                  (check_domain.c)
  *
  * DNS comes from a DNS-cache file (--dns-cache, offline, reproducible) or
  * from libunbound (--resolver IP, else /etc/resolv.conf), on a private
  * event loop that runs until the check is done.
  *
- * Exit status: 0 pass (check message: DMARC pass); 1 any other result; 2
+ * Exit status: 0 pass (check message: DMARC pass; check domain: no
+ * error-level finding); 1 any other result; 2
  * bad usage, or a resolver that cannot be set up (an unreadable or
  * malformed --dns-cache file), or a message file that cannot be read.
  */
@@ -55,7 +57,8 @@ static void cmd_check_usage(FILE *f)
 	           "subcommands:\n"
 	           "  spf       SPF (RFC 7208) of a client IP, HELO and MAIL FROM: the result and why\n"
 	           "  message   SPF, DKIM, DMARC and ARC of a message file, and its Authentication-Results\n"
-	           "  domain    (not yet) a sending domain's posture: MX, SPF, DMARC, DKIM keys, MTA-STS, TLS-RPT\n"
+	           "  domain    a sending domain's posture and what to fix: MX, SPF, DMARC, DKIM keys, MTA-STS,\n"
+	           "            TLS-RPT, DANE, BIMI\n"
 	           "\n"
 	           "'mailscope check SUBCOMMAND --help' describes its options.\n");
 }
@@ -484,11 +487,8 @@ int cmd_check(int argc, char **argv)
 		return cmd_check_spf(argc - 1, argv + 1);
 	if (strcmp(sub, "message") == 0)
 		return cmd_check_message(argc - 1, argv + 1);
-	if (strcmp(sub, "domain") == 0) {
-		cli_fail(CMD_CHECK_PROG, "'check %s' is not there yet (issue 7); 'check spf' and 'check message' are",
-		         sub);
-		return CMD_CHECK_USAGE;
-	}
+	if (strcmp(sub, "domain") == 0)
+		return cmd_check_domain(argc - 1, argv + 1);
 	if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
 		cmd_check_usage(stdout);
 		return CMD_CHECK_PASS;

@@ -1,7 +1,8 @@
 /*
  * check_internal.h: what the `mailscope check` subcommands share: exit
  * statuses, option codes, and the DNS options every check takes
- * (--dns-cache, --resolver, --trust-anchor, --timeout; check_dns.c).
+ * (--dns-cache, --resolver, --trust-anchor, --timeout; check_dns.c), and
+ * the subcommands that live in their own file (check_domain.c).
  */
 #ifndef MAILSCOPE_CMD_CHECK_INTERNAL_H
 #define MAILSCOPE_CMD_CHECK_INTERNAL_H
@@ -27,6 +28,9 @@ enum {
 	CMD_CHECK_OPT_JSON,
 	CMD_CHECK_OPT_HELP,
 	CMD_CHECK_OPT_AUTHSERV_ID,
+	CMD_CHECK_OPT_DKIM_SELECTOR,
+	CMD_CHECK_OPT_CA_FILE,
+	CMD_CHECK_OPT_MTA_STS_PORT,
 };
 
 /* The DNS options every check takes: a DNS-cache file, or libunbound with its upstream and anchor. */
@@ -42,5 +46,8 @@ int cmd_check_dns_option(struct cmd_check_dns *d, int opt, const char *prog);
 int cmd_check_dns_finish(struct cmd_check_dns *d, const char *prog);
 /* The resolver the options ask for, on base; NULL after saying why. */
 struct dns_resolver *cmd_check_dns_open(const struct cmd_check_dns *d, struct event_base *base, const char *prog);
+
+/* `mailscope check domain` (check_domain.c): argv[0] is "domain". */
+int cmd_check_domain(int argc, char **argv);
 
 #endif

@@ -34,7 +34,8 @@ static const char *const test_zone =
         " \"deep.sub.example.org\": {\"A\": [\"198.51.100.1\"]},"
         " \"1.2.0.192.in-addr.arpa\": {\"PTR\": [\"host.example.com\"]},"
         " \"nul.example.com\": {\"TXT\": [\"a\\u0000b\"]},"
-        " \"signed.example.com\": {\"A\": [\"192.0.2.9\"], \"DNSSEC\": \"secure\"}}";
+        " \"signed.example.com\": {\"A\": [\"192.0.2.9\"], \"DNSSEC\": \"secure\"},"
+        " \"_25._tcp.mx.example.com\": {\"TLSA\": [\"3 1 1 0aFF 10\"], \"DNSSEC\": \"secure\"}}";
 
 struct fixture {
 	struct event_base *base;
@@ -108,6 +109,21 @@ static void test_types(void **state)
 
 	a = dns_query_sync(f->r, "signed.example.com", DNS_T_A);
 	assert_int_equal(a->sec, DNS_SEC_SECURE);
+	dns_answer_free(a);
+
+	a = dns_query_sync(f->r, "_25._tcp.mx.example.com", DNS_T_TLSA);
+	assert_int_equal(a->rcode, DNS_OK);
+	assert_int_equal(a->sec, DNS_SEC_SECURE);
+	assert_int_equal(a->n, 1);
+	assert_int_equal(a->rr[0].type, DNS_T_TLSA);
+	assert_int_equal(a->rr[0].tlsa_usage, 3);
+	assert_int_equal(a->rr[0].tlsa_selector, 1);
+	assert_int_equal(a->rr[0].tlsa_mtype, 1);
+	assert_int_equal(a->rr[0].len, 3);
+	assert_memory_equal(a->rr[0].text, "\x0a\xff\x10", 3);
+	dns_answer_free(a);
+	a = dns_query_sync(f->r, "example.com", DNS_T_TLSA);
+	assert_int_equal(a->rcode, DNS_NODATA);
 	dns_answer_free(a);
 }
 
@@ -278,6 +294,11 @@ static void test_malformed(void **state)
 	                       "exactly one CNAME target"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"TIMEOUT\": 1}}"), "expected true or false"));
 	assert_non_null(strstr(load_error("{\"a.example\": {\"DNSSEC\": \"maybe\"}}"), "\"secure\""));
+	assert_non_null(
+	        strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1\"]}}"), "field \"TLSA\"[0]: the data needs"));
+	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1 abc\"]}}"), "even number"));
+	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"3 1 1 zz\"]}}"), "not a hex digit"));
+	assert_non_null(strstr(load_error("{\"a.example\": {\"TLSA\": [\"300 1 1 ab\"]}}"), "expected"));
 	assert_non_null(strstr(load_error("{\"a.example\": [1]}"), "name \"a.example\": expected an object"));
 	assert_non_null(strstr(load_error("{\"a.example\": {}, \"A.EXAMPLE.\": {}}"), "listed twice"));
 	assert_non_null(strstr(load_error("{\"a..example\": {}}"), "not a valid domain name"));

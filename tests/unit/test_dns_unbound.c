@@ -68,6 +68,7 @@ static int setup(void **state)
 	        "example.test. 300 IN MX 10 mx.example.test.",
 	        "alias.example.test. 300 IN CNAME a.example.test.",
 	        "1.2.0.192.in-addr.arpa. 300 IN PTR host.example.test.",
+	        "_25._tcp.mx.example.test. 300 IN TLSA 3 1 1 0aff10",
 	};
 	assert_int_equal(dns_unbound_add_zone(f->r, "example.test.", "static", err, sizeof err), 0);
 	assert_int_equal(dns_unbound_add_zone(f->r, "2.0.192.in-addr.arpa.", "static", err, sizeof err), 0);
@@ -107,6 +108,15 @@ static void test_local_records(void **state)
 	assert_string_equal(a->rr[0].text, "v=spf1 -all");
 	assert_int_equal(a->rr[0].nchunks, 2);
 	assert_string_equal(a->rr[0].chunks[0], "v=spf1 ");
+	dns_answer_free(a);
+
+	a = dns_query_sync(f->r, "_25._tcp.mx.example.test", DNS_T_TLSA);
+	assert_int_equal(a->rcode, DNS_OK);
+	assert_int_equal(a->rr[0].tlsa_usage, 3);
+	assert_int_equal(a->rr[0].tlsa_selector, 1);
+	assert_int_equal(a->rr[0].tlsa_mtype, 1);
+	assert_int_equal(a->rr[0].len, 3);
+	assert_memory_equal(a->rr[0].text, "\x0a\xff\x10", 3);
 	dns_answer_free(a);
 
 	a = dns_query_sync(f->r, "example.test", DNS_T_MX);
