@@ -22,11 +22,16 @@ struct metrics;
 struct http_server;
 
 struct http_options {
-	const char *token;       /* every request must carry "Authorization: Bearer TOKEN"; NULL = none */
-	const char *cors_origin; /* an extra origin allowed for events and CORS, or NULL */
-	struct metrics *metrics; /* rendered at /metrics (owned by the caller), or NULL */
-	const char *web_dir;     /* serve the UI from this folder instead of the built-in copy, or NULL */
+	const char *token;          /* every request must carry "Authorization: Bearer TOKEN"; NULL = none */
+	const char *cors_origin;    /* an extra origin allowed for events and CORS, or NULL */
+	struct metrics *metrics;    /* rendered at /metrics (owned by the caller), or NULL */
+	const char *web_dir;        /* serve the UI from this folder instead of the built-in copy, or NULL */
+	unsigned max_connections;   /* more are answered 503 (0: no cap); default HTTP_DEFAULT_MAX_CONNECTIONS */
+	int64_t request_timeout_ms; /* a whole request must arrive within this (0: the default) */
 };
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS    1000
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
 
 struct http_server *http_server_new(struct event_base *base, struct store *st, const struct http_options *opt);
 /* bound receives "127.0.0.1:8025" (the real port when 0 was asked). */
