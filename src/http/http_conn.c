@@ -111,7 +111,10 @@ static void http_conn_sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	http_conn_sweep(arg, timeutil_monotonic_ms());
+	struct http_server *h = arg;
+	http_conn_sweep(h, timeutil_monotonic_ms());
+	if (h->nconns == 0)
+		event_del(h->conn_sweep); /* an idle server does not wake up; the next accept starts it again */
 }
 
 static struct bufferevent *http_conn_new_bev(struct event_base *base, void *arg)
@@ -139,6 +142,10 @@ static struct bufferevent *http_conn_new_bev(struct event_base *base, void *arg)
 	}
 	if (h->opt.max_connections && h->nconns >= (size_t)h->opt.max_connections + HTTP_CONN_OVERFLOW)
 		http_conn_pause(h, 1);
+	if (!event_pending(h->conn_sweep, EV_TIMEOUT, NULL)) {
+		struct timeval tv = {0, HTTP_CONN_SWEEP_MS * 1000};
+		event_add(h->conn_sweep, &tv);
+	}
 	return bev;
 }
 
@@ -209,8 +216,6 @@ void http_conn_start(struct http_server *h)
 		h->opt.request_timeout_ms = HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
 	evhttp_set_bevcb(h->http, http_conn_new_bev, h);
 	h->conn_sweep = event_new(h->base, -1, EV_PERSIST, http_conn_sweep_cb, h);
-	struct timeval tv = {0, HTTP_CONN_SWEEP_MS * 1000};
-	event_add(h->conn_sweep, &tv);
 }
 
 /* After evhttp_free(): every connection is released; drop our references. */

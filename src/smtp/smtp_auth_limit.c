@@ -198,5 +198,5 @@ int64_t smtp_auth_limit_delay(int64_t base_ms, unsigned n)
 	if (base_ms <= 0 || n <= SMTP_AUTH_FAIL_FREE)
 		return 0;
 	unsigned shift = n - SMTP_AUTH_FAIL_FREE - 1;
-	return base_ms << (shift > 4 ? 4 : shift);
+	return base_ms << (shift > 3 ? 3 : shift);
 }

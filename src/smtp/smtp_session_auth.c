@@ -59,7 +59,8 @@ static void smtp_session_auth_fail(struct smtp_session *s, int code, const char 
 static void smtp_session_auth_cut_off(struct smtp_session *s, int64_t wait_ms)
 {
 	long secs = (long)((wait_ms + 999) / 1000);
-	smtp_diag(s, SMTP_DIAG_AUTH_FAILED, "AUTH refused: %u failed attempts from %s within %lld s",
+	smtp_diag(s, SMTP_DIAG_AUTH_FAILED,
+	          "AUTH refused: %u failed attempts from %s within %lld s (--auth-fail-limit)",
 	          s->srv->cfg.auth.fail_limit, s->client_ip, (long long)(s->srv->cfg.auth.fail_window_ms / 1000));
 	char line[400];
 	snprintf(line, sizeof line,

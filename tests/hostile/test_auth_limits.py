@@ -2,10 +2,10 @@
 """AUTH brute force per client address, across connections (issue 8 section 2:
 "slowed, then cut off"), one numbered case each (hostile_common.Suite).
 
-The server runs with --auth-fail-limit 6 --auth-fail-window 4s
---auth-fail-delay 1s: the first 3 failures of an address are answered at
-once, the 4th after 1 s, the 5th after 2 s (doubling), and the 6th within the
-window gets 421 4.7.0 and the connection closes; the address's AUTH is then
+The server runs with --auth-fail-limit 13 --auth-fail-window 4s
+--auth-fail-delay 1s: the first 10 failures of an address are answered at
+once, the 11th after 1 s, the 12th after 2 s (doubling), and the 13th within
+the window gets 421 4.7.0 and the connection closes; the address's AUTH is then
 refused (421, even with the right password) until the window has passed.
 Other addresses (127.0.0.2, ::1) are counted apart; the delay holds one
 session's reply on a timer and never stalls the others; the table of
@@ -51,10 +51,10 @@ def slowed_then_cut_off(srv):
         last, qid = send_message(srv, b"Subject: during the tarpit\r\n\r\nhello\r\n", rcpt="other@example.com")
         other["took"], other["ok"] = time.time() - t0, qid is not None
 
-    for i in range(6):
+    for i in range(13):
         t0 = time.time()
         c.send(plain(b"alice", b"guess%d" % i) + b"\r\n")
-        if i == 3:  # the 4th failure's reply is held 1 s: another client meanwhile
+        if i == 10:  # the 11th failure's reply is held 1 s: another client meanwhile
             th = threading.Thread(target=normal_client)
             th.start()
             th.join()
@@ -62,15 +62,15 @@ def slowed_then_cut_off(srv):
         delays.append(time.time() - t0)
         replies.append(r[-1])
     S.note("delays: %s" % ["%.2f" % d for d in delays])
-    S.check(replies[:5] == [BAD] * 5, "failures 1 to 5: 535 5.7.8", repr(replies))
-    S.check(max(delays[:3]) < 0.5, "failures 1 to 3 are answered at once", repr(delays[:3]))
-    S.check(0.9 <= delays[3] < 1.8 and 1.9 <= delays[4] < 3.0,
-            "the 4th failure is answered after 1 s, the 5th after 2 s (--auth-fail-delay 1s, doubling)",
-            repr(delays[3:5]))
+    S.check(replies[:12] == [BAD] * 12, "failures 1 to 12: 535 5.7.8", repr(replies))
+    S.check(max(delays[:10]) < 0.5, "failures 1 to 10 are answered at once", repr(delays[:10]))
+    S.check(0.9 <= delays[10] < 1.8 and 1.9 <= delays[11] < 3.0,
+            "the 11th failure is answered after 1 s, the 12th after 2 s (--auth-fail-delay 1s, doubling)",
+            repr(delays[10:12]))
     S.check(other.get("ok") and other["took"] < 0.8,
             "a normal client is served while a reply is held (%.2f s)" % other.get("took", -1), repr(other))
-    S.check(cut_off_text(replies[5], "127.0.0.1"), "the 6th failure: 421 4.7.0 too many failed AUTH attempts",
-            repr(replies[5]))
+    S.check(cut_off_text(replies[12], "127.0.0.1"), "the 13th failure: 421 4.7.0 too many failed AUTH attempts",
+            repr(replies[12]))
     _, closed = c.rest(3)
     S.check(closed, "and the connection is closed")
     c.close()
@@ -131,13 +131,13 @@ def fail_from(srv, src, times):
 
 
 def many_addresses(srv):
-    """The table of addresses is bounded (8,192; smtp_auth_limit.h): 127.0.0.9 fails 3 times, then
+    """The table of addresses is bounded (8,192; smtp_auth_limit.h): 127.0.0.9 fails 10 times, then
     10,000 other addresses fail once each; by then 127.0.0.9 has been forgotten (the least recently
-    failing address goes first), so its next failure is answered at once instead of after 1 s. Memory
+    failing address goes first), so its 11th failure is answered at once instead of after 1 s. Memory
     is the unit test's (tests/unit/test_smtp_auth_limit.c: 1,000,000 addresses, the count stays at the
     capacity): RSS here also holds the 10,000 stored sessions."""
-    first = fail_from(srv, "127.0.0.9", 3)
-    S.check(first == [BAD] * 3, "127.0.0.9: 3 failures, 535 at once", repr(first))
+    first = fail_from(srv, "127.0.0.9", 10)
+    S.check(first == [BAD] * 10, "127.0.0.9: 10 failures, 535 at once", repr(first))
     rss0, bad, t0 = vm_rss_kib(srv.proc.pid), 0, time.time()
     for i in range(10000):
         try:
@@ -150,7 +150,7 @@ def many_addresses(srv):
     t1 = time.time()
     again = fail_from(srv, "127.0.0.9", 1)
     S.check(again == [BAD] and time.time() - t1 < 0.5,
-            "127.0.0.9's 4th failure afterwards: 535 at once (forgotten: the table holds 8,192 addresses)",
+            "127.0.0.9's 11th failure afterwards: 535 at once (forgotten: the table holds 8,192 addresses)",
             "%r after %.2f s" % (again, time.time() - t1))
 
 
@@ -160,12 +160,13 @@ def main():
         f.write("alice:right-password\n")
     os.chmod(users, 0o600)
     listen = ["smtp@127.0.0.1:0"] + (["smtp@[::1]:0"] if mstest.have_ipv6_loopback() else [])
-    args = ["--hostname", "limits.test", "--allow-insecure-auth", "--users", users, "--auth-fail-limit", "6",
-            "--auth-fail-window", "4s", "--auth-fail-delay", "1s", "--max-connections-per-ip", "4096"]
+    args = ["--hostname", "limits.test", "--allow-insecure-auth", "--users", users, "--auth-fail-limit", "13",
+            "--auth-fail-window", "4s", "--auth-fail-delay", "1s", "--max-connections-per-ip", "4096",
+            "--soft-error-limit", "100", "--hard-error-limit", "200"]  # only the per-address limits here
     with S.server(args, listen=listen, measures_memory=True):
-        S.case("AUTH brute force from one address", "6 wrong passwords from 127.0.0.1 (--auth-fail-limit 6, "
-               "--auth-fail-delay 1s); a normal client during the 4th",
-               "535 x3 at once, 535 after 1 s, 535 after 2 s, then 421 4.7.0 and close; the other client is "
+        S.case("AUTH brute force from one address", "13 wrong passwords from 127.0.0.1 (--auth-fail-limit 13, "
+               "--auth-fail-delay 1s); a normal client during the 11th",
+               "535 x10 at once, 535 after 1 s, 535 after 2 s, then 421 4.7.0 and close; the other client is "
                "served meanwhile", slowed_then_cut_off)
         S.case("AUTH during the cut-off", "a new connection from 127.0.0.1 with the right password",
                "421 4.7.0 and close; MAIL without AUTH still works", refused_while_cut_off)
@@ -173,7 +174,7 @@ def main():
                "535 at once then 235; 235", other_addresses)
         S.case("after the window", "wait 4 s; the right password from 127.0.0.1; then a wrong one",
                "235; 535 at once", after_the_window)
-        S.case("failures from 10,000 addresses", "3 failures from 127.0.0.9, one from each of 127.1.0.1 .. "
+        S.case("failures from 10,000 addresses", "10 failures from 127.0.0.9, one from each of 127.1.0.1 .. "
                "127.1.39.250, one more from 127.0.0.9", "535 each, all at once (the table is bounded: "
                "127.0.0.9 was forgotten)", many_addresses)
     S.finish()

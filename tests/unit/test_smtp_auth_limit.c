@@ -70,16 +70,17 @@ static void test_delay(void **state)
 {
 	(void)state;
 	assert_int_equal(smtp_auth_limit_delay(1000, 1), 0);
-	assert_int_equal(smtp_auth_limit_delay(1000, 3), 0);
-	assert_int_equal(smtp_auth_limit_delay(1000, 4), 1000);
-	assert_int_equal(smtp_auth_limit_delay(1000, 5), 2000);
-	assert_int_equal(smtp_auth_limit_delay(1000, 8), 16000);
-	assert_int_equal(smtp_auth_limit_delay(1000, 9), 16000);
-	assert_int_equal(smtp_auth_limit_delay(1000, 4000000000u), 16000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 10), 0);
+	assert_int_equal(smtp_auth_limit_delay(1000, 11), 1000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 12), 2000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 13), 4000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 14), 8000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 15), 8000);
+	assert_int_equal(smtp_auth_limit_delay(1000, 4000000000u), 8000);
 	assert_int_equal(smtp_auth_limit_delay(0, 10), 0);
 	struct smtp_auth_policy p = {0};
 	smtp_auth_fail_default(&p);
-	assert_int_equal(p.fail_limit, 20);
+	assert_int_equal(p.fail_limit, 30);
 	assert_int_equal(p.fail_window_ms, 600000);
 	assert_int_equal(p.fail_delay_ms, 1000);
 }
