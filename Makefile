@@ -7,6 +7,8 @@
 #   make fuzz            build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #                        (inputs up to FUZZ_MAX_LEN bytes); fails on any crash, leak or UB
 #   make bench           run bench/ingest
+#   make memcheck        the protocol and interop suites with every server under valgrind memcheck
+#                        (MAILSCOPE_VALGRIND=1: a definite/indirect leak or a memory error fails the test)
 #   make format          clang-format every source file
 
 PREFIX     ?= /usr/local
@@ -20,7 +22,7 @@ else
 BUILD      ?= build
 endif
 
-.PHONY: all build deps test run install fuzz bench format clean
+.PHONY: all build deps test run install fuzz bench memcheck format clean
 
 all: build
 
@@ -51,6 +53,14 @@ fuzz: deps
 
 bench: build
 	@bench/ingest
+
+# Slow (valgrind runs the server 10 to 50 times slower): mstest.SLOW scales the tests' waits, and
+# each test may take MEMCHECK_TIMEOUT seconds (the usual 600 is restored afterwards).
+MEMCHECK_TIMEOUT ?= 3600
+memcheck: build
+	@cmake -S . -B $(BUILD) -DMAILSCOPE_SCRIPT_TIMEOUT=$(MEMCHECK_TIMEOUT) >/dev/null
+	@cd $(BUILD) && MAILSCOPE_VALGRIND=1 ctest --output-on-failure -j $(JOBS) -L '^(protocol|interop)$$' \
+		$(CTEST_ARGS); rc=$$?; cmake -S .. -B . -DMAILSCOPE_SCRIPT_TIMEOUT=600 >/dev/null; exit $$rc
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -71,6 +71,8 @@ struct serve_options {
 	struct cmd_check_dns dns; /* the authentication checks' resolver (GET .../auth) */
 	const char *authserv_id;
 	struct spam_config spam;
+	unsigned http_max_connections;
+	int64_t http_request_timeout_ms;
 };
 
 struct serve_ctx {
@@ -134,6 +136,11 @@ static void serve_usage(FILE *f)
 	           "                            required: submission listeners refuse MAIL without AUTH\n"
 	           "  --users FILE              user:password lines; then credentials are checked\n"
 	           "  --allow-insecure-auth     offer and accept AUTH without TLS\n"
+	           "  --auth-fail-limit N       failed AUTH from one IP within --auth-fail-window, then 421 4.7.0\n"
+	           "                            to its AUTH until the window passes (default 30; 0: no limit)\n"
+	           "  --auth-fail-window DURATION  default 10m\n"
+	           "  --auth-fail-delay DURATION  535 from the 11th failure of an IP is delayed this long, doubling\n"
+	           "                            each time up to 8x (default 1s; 0: no delay)\n"
 	           "\n"
 	           "Output:\n"
 	           "  --log-level debug|info|warn|error   default info\n"
@@ -143,6 +150,9 @@ static void serve_usage(FILE *f)
 	           "                            MAILSCOPE_API_TOKEN); required when --http is not loopback\n"
 	           "  --cors-origin ORIGIN      an extra origin allowed to subscribe to /api/v1/events\n"
 	           "  --web-dir DIR             serve the web UI from DIR instead of the built-in copy (UI work)\n"
+	           "  --http-max-connections N  more HTTP connections get 503 and Retry-After (default 1000)\n"
+	           "  --http-request-timeout DURATION  a whole HTTP request must arrive within this after\n"
+	           "                            connecting or the previous response (default 30s)\n"
 	           "  --transcript-max SIZE     transcript kept per session (default 64k; message data is never kept\n"
 	           "                            in transcripts, only its size)\n"
 	           "\n"
@@ -188,6 +198,9 @@ enum {
 	OPT_AUTH,
 	OPT_USERS,
 	OPT_ALLOW_INSECURE_AUTH,
+	OPT_AUTH_FAIL_LIMIT,
+	OPT_AUTH_FAIL_WINDOW,
+	OPT_AUTH_FAIL_DELAY,
 	OPT_TRANSCRIPT_MAX,
 	OPT_API_TOKEN,
 	OPT_CORS_ORIGIN,
@@ -198,6 +211,8 @@ enum {
 	OPT_AUTHSERV_ID,
 	OPT_SPAMD,
 	OPT_RSPAMD,
+	OPT_HTTP_MAX_CONNECTIONS,
+	OPT_HTTP_REQUEST_TIMEOUT,
 	OPT_HELP,
 };
 
@@ -234,6 +249,9 @@ static const struct option serve_longopts[] = {
         {"auth", required_argument, NULL, OPT_AUTH},
         {"users", required_argument, NULL, OPT_USERS},
         {"allow-insecure-auth", no_argument, NULL, OPT_ALLOW_INSECURE_AUTH},
+        {"auth-fail-limit", required_argument, NULL, OPT_AUTH_FAIL_LIMIT},
+        {"auth-fail-window", required_argument, NULL, OPT_AUTH_FAIL_WINDOW},
+        {"auth-fail-delay", required_argument, NULL, OPT_AUTH_FAIL_DELAY},
         {"transcript-max", required_argument, NULL, OPT_TRANSCRIPT_MAX},
         {"api-token", required_argument, NULL, OPT_API_TOKEN},
         {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
@@ -244,6 +262,8 @@ static const struct option serve_longopts[] = {
         {"authserv-id", required_argument, NULL, OPT_AUTHSERV_ID},
         {"spamd", required_argument, NULL, OPT_SPAMD},
         {"rspamd", required_argument, NULL, OPT_RSPAMD},
+        {"http-max-connections", required_argument, NULL, OPT_HTTP_MAX_CONNECTIONS},
+        {"http-request-timeout", required_argument, NULL, OPT_HTTP_REQUEST_TIMEOUT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
 };
@@ -306,6 +326,9 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 	o->data_dir = SERVE_DEFAULT_DATA;
 	o->store.durability = STORE_DURABILITY_FULL;
 	smtp_limits_default(&o->limits);
+	smtp_auth_fail_default(&o->auth);
+	o->http_max_connections = HTTP_DEFAULT_MAX_CONNECTIONS;
+	o->http_request_timeout_ms = HTTP_DEFAULT_REQUEST_TIMEOUT_MS;
 	o->log_level = LOG_INFO;
 	o->log_format = LOG_FORMAT_TEXT;
 	addr_parse_hostport(SERVE_DEFAULT_HTTP, &o->http, err, sizeof err);
@@ -470,6 +493,23 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 		case OPT_ALLOW_INSECURE_AUTH:
 			o->auth.allow_insecure = 1;
 			break;
+		case OPT_AUTH_FAIL_LIMIT:
+			if (serve_count(name, optarg, 1000000, &n) < 0)
+				return -1;
+			o->auth.fail_limit = (unsigned)n;
+			break;
+		case OPT_AUTH_FAIL_WINDOW:
+			if (serve_duration(name, optarg, &o->auth.fail_window_ms) < 0)
+				return -1;
+			if (o->auth.fail_window_ms < 100)
+				return serve_fail(name, "must be at least 100ms");
+			break;
+		case OPT_AUTH_FAIL_DELAY:
+			if (serve_duration(name, optarg, &o->auth.fail_delay_ms) < 0)
+				return -1;
+			if (o->auth.fail_delay_ms > 60000)
+				return serve_fail(name, "must be at most 60s");
+			break;
 		case OPT_TRANSCRIPT_MAX:
 			if (units_parse_size(optarg, &n, err, sizeof err) < 0)
 				return serve_fail(name, err);
@@ -512,6 +552,19 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 			if ((c == OPT_SPAMD ? spam_config_spamd(&o->spam, optarg, err, sizeof err)
 			                    : spam_config_rspamd(&o->spam, optarg, err, sizeof err)) < 0)
 				return serve_fail(name, err);
+			break;
+		case OPT_HTTP_MAX_CONNECTIONS:
+			if (serve_count(name, optarg, 1000000, &n) < 0)
+				return -1;
+			if (n == 0)
+				return serve_fail(name, "must be at least 1");
+			o->http_max_connections = (unsigned)n;
+			break;
+		case OPT_HTTP_REQUEST_TIMEOUT:
+			if (serve_duration(name, optarg, &o->http_request_timeout_ms) < 0)
+				return -1;
+			if (o->http_request_timeout_ms < 100)
+				return serve_fail(name, "must be at least 100ms");
 			break;
 		case 'h':
 		case OPT_HELP:
@@ -924,7 +977,9 @@ int cmd_serve(int argc, char **argv)
 		                            .web_dir = o.web_dir,
 		                            .resolver = ctx.resolver,
 		                            .authserv_id = o.authserv_id,
-		                            .spam = &o.spam};
+		                            .spam = &o.spam,
+		                            .max_connections = o.http_max_connections,
+		                            .request_timeout_ms = o.http_request_timeout_ms};
 		ctx.http = http_server_new(ctx.base, ctx.store, &hopt);
 		if (http_server_listen(ctx.http, &o.http, http_bound, sizeof http_bound, err, sizeof err) < 0) {
 			fprintf(stderr, "mailscope serve: %s\n", err);

@@ -11,6 +11,7 @@
  *   api_sessions.c       SMTP sessions
  *   api_meta.c           /healthz, /metrics, /api/v1/openapi.json
  *   api_auth.c           SPF, DKIM, DMARC, ARC and the spam score of a message (cached)
+ *   http_conn.c          the connection cap and the per-request deadline (slowloris)
  */
 #ifndef MAILSCOPE_HTTP_INTERNAL_H
 #define MAILSCOPE_HTTP_INTERNAL_H
@@ -53,6 +54,14 @@ struct http_server {
 	struct event *sse_keepalive;
 	struct api_loaded *cache[API_CACHE_SLOTS]; /* parsed messages, most recently used first */
 	struct api_auth *auth;                     /* api_auth.c's results and evaluations, or NULL */
+	/* http_conn.c: every open connection's bufferevent, and the listeners it pauses */
+	struct evhttp_bound_socket *bound_sockets[4];
+	struct http_conn *conns;
+	size_t nconns, conns_cap;
+	unsigned nadmitted; /* connections under the cap (not answered 503) */
+	uint64_t refused_total;
+	int conn_paused;
+	struct event *conn_sweep;
 };
 
 struct http_request {
@@ -135,6 +144,13 @@ void api_sessions_get(struct http_request *r);
 void api_wait(struct http_request *r);
 void api_events(struct http_request *r);
 void api_messages_auth(struct http_request *r);
+
+/* http_conn.c: tracking starts before listening; http_conn_listening() for each bound socket. */
+void http_conn_start(struct http_server *h);
+void http_conn_listening(struct http_server *h, struct evhttp_bound_socket *bs);
+/* A request arrived: its deadline stops until it is answered. 1: the connection is over the cap (answer 503). */
+int http_conn_request_begin(struct http_server *h, struct evhttp_request *req);
+void http_conn_free_all(struct http_server *h);
 
 /* Owner notifications (http_server.c forwards them). */
 void api_wait_message_stored(struct http_server *h, uint64_t id);

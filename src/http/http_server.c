@@ -403,6 +403,15 @@ static void http_dispatch(struct evhttp_request *req, void *arg)
 	struct http_request r = {.srv = h, .req = req, .store = h->store};
 	TAILQ_INIT(&r.query);
 	http_nodelay(req);
+	if (http_conn_request_begin(h, req)) {
+		struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+		evhttp_add_header(out, "Retry-After", "2");
+		evhttp_add_header(out, "Connection", "close");
+		http_reply_error(&r, 503,
+		                 "too many HTTP connections open (%u, --http-max-connections); try again shortly",
+		                 h->nadmitted);
+		return;
+	}
 	char *segs[HTTP_MAX_PATH_PARTS];
 	size_t nsegs = 0;
 
@@ -488,6 +497,7 @@ struct http_server *http_server_new(struct event_base *base, struct store *st, c
 	evhttp_set_allowed_methods(h->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 	                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(h->http, http_dispatch, h);
+	http_conn_start(h);
 	api_events_start(h);
 	return h;
 }
@@ -505,6 +515,7 @@ int http_server_listen(struct http_server *h, const struct hostport *hp, char *b
 	socklen_t len = sizeof ss;
 	getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &len);
 	addr_format_sockaddr((struct sockaddr *)&ss, bound, boundlen);
+	http_conn_listening(h, bs);
 	if (h->nbound < sizeof h->bound / sizeof h->bound[0])
 		snprintf(h->bound[h->nbound++], sizeof h->bound[0], "%s", bound);
 	return 0;
@@ -560,6 +571,7 @@ void http_server_free(struct http_server *h)
 	api_auth_free_all(h);
 	api_cache_clear(h);
 	evhttp_free(h->http);
+	http_conn_free_all(h);
 	free(h->token);
 	free(h);
 }

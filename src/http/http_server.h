@@ -33,7 +33,12 @@ struct http_options {
 	struct dns_resolver *resolver;
 	const char *authserv_id;
 	const struct spam_config *spam;
+	unsigned max_connections;   /* more are answered 503 (0: no cap); default HTTP_DEFAULT_MAX_CONNECTIONS */
+	int64_t request_timeout_ms; /* a whole request must arrive within this (0: the default) */
 };
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS    1000
+#define HTTP_DEFAULT_REQUEST_TIMEOUT_MS 30000
 
 struct http_server *http_server_new(struct event_base *base, struct store *st, const struct http_options *opt);
 /* bound receives "127.0.0.1:8025" (the real port when 0 was asked). */

@@ -62,7 +62,8 @@ struct smtp_server {
 	struct smtp_ip_count *ip_counts[SMTP_IP_BUCKETS];
 	uint64_t next_session_no;
 	uint64_t auth_nonce;
-	int shutting_down; /* no more input is processed */
+	struct smtp_auth_limit *auth_limit; /* failed AUTH per client address; NULL when not limited */
+	int shutting_down;                  /* no more input is processed */
 };
 
 enum smtp_state {

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "smtp/smtp_auth_limit.h"
 #include "smtp/smtp_internal.h"
 
 /* Connections waiting in the kernel for accept(); large so load bursts are not refused. */
@@ -78,6 +79,10 @@ struct smtp_server *smtp_server_new(struct event_base *base, const struct smtp_s
 	srv->cfg = *cfg;
 	srv->hostname = xstrdup(cfg->hostname);
 	srv->cfg.hostname = srv->hostname;
+	if (cfg->auth.fail_limit || cfg->auth.fail_delay_ms > 0)
+		srv->auth_limit = smtp_auth_limit_new(SMTP_AUTH_LIMIT_DEFAULT_ENTRIES, cfg->auth.fail_limit,
+		                                      cfg->auth.fail_window_ms > 0 ? cfg->auth.fail_window_ms
+		                                                                   : SMTP_AUTH_FAIL_DEFAULT_WINDOW);
 	return srv;
 }
 
@@ -303,6 +308,7 @@ void smtp_server_free(struct smtp_server *srv)
 			srv->ip_counts[i] = n;
 		}
 	}
+	smtp_auth_limit_free(srv->auth_limit);
 	free(srv->hostname);
 	free(srv);
 }

@@ -62,9 +62,15 @@ struct smtp_auth_policy {
 	int allow_insecure;       /* offer and accept AUTH without TLS */
 	int require_tls;          /* smtp/submission: MAIL before STARTTLS gets 530 5.7.0 */
 	struct smtp_users *users; /* NULL: any credentials succeed and are recorded */
+	/* Brute force, per client IP across connections (smtp_auth_limit.h): see smtp_auth_fail_default(). */
+	unsigned fail_limit; /* failures within fail_window, then 421 4.7.0 for a window (0: no limit) */
+	int64_t fail_window_ms;
+	int64_t fail_delay_ms; /* 535 past SMTP_AUTH_FAIL_FREE held back this long, doubling (0: never) */
 };
 
 void smtp_limits_default(struct smtp_limits *l);
+/* 30 failures in 10 minutes; from the 11th, 535 delayed 1 s doubling to 8 s (docs/ARCHITECTURE.md). */
+void smtp_auth_fail_default(struct smtp_auth_policy *p);
 
 /* A finished message. Ownership of every pointer passes to on_message. */
 struct smtp_rcpt {

@@ -7,13 +7,25 @@
  * --allow-insecure-auth. With --users the credentials are checked; without,
  * any credentials succeed and the user name is recorded (never the secret:
  * the transcript shows "****" for every SASL payload).
+ *
+ * Brute force: failed credentials are counted per client address across
+ * connections (smtp_auth_limit.h). Past SMTP_AUTH_FAIL_FREE failures each 535
+ * is held back on the session's timer (the loop goes on serving others), and
+ * at --auth-fail-limit the address's AUTH gets 421 4.7.0 and the connection
+ * closes until the window has passed. 421 rather than Gmail's "454 4.7.0 Too
+ * many login attempts" (which leaves the connection open): a client guessing
+ * passwords has no use for the connection, and 421 is the one reply that
+ * says it is being closed (RFC 5321 3.8); both are temporary, so a real
+ * client retries later instead of bouncing its mail.
  */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/timeutil.h"
 #include "core/xmalloc.h"
+#include "smtp/smtp_auth_limit.h"
 #include "smtp/smtp_internal.h"
 
 #define SMTP_AUTH_CHALLENGE_MAX 512
@@ -43,6 +55,48 @@ static void smtp_session_auth_fail(struct smtp_session *s, int code, const char 
 	smtp_reply(s, code, enh, "%s", text);
 }
 
+/* 421 and close: this address failed --auth-fail-limit times within the window. */
+static void smtp_session_auth_cut_off(struct smtp_session *s, int64_t wait_ms)
+{
+	long secs = (long)((wait_ms + 999) / 1000);
+	smtp_diag(s, SMTP_DIAG_AUTH_FAILED,
+	          "AUTH refused: %u failed attempts from %s within %lld s (--auth-fail-limit)",
+	          s->srv->cfg.auth.fail_limit, s->client_ip, (long long)(s->srv->cfg.auth.fail_window_ms / 1000));
+	char line[400];
+	snprintf(line, sizeof line,
+	         "421 4.7.0 %s Error: too many failed AUTH attempts from %s; try again in %ld seconds, closing "
+	         "connection",
+	         s->srv->hostname, s->client_ip, secs);
+	smtp_reply_line(s, line);
+	smtp_session_close_after_reply(s, "too many failed AUTH attempts");
+}
+
+/* Wrong credentials: counted for the address, then 535 (delayed past the free failures) or the cut-off. */
+static void smtp_session_auth_invalid(struct smtp_session *s)
+{
+	const struct smtp_auth_policy *p = &s->srv->cfg.auth;
+	int64_t now = timeutil_monotonic_ms();
+	unsigned n = smtp_auth_limit_fail(s->srv->auth_limit, s->client_ip, now);
+	int64_t blocked = p->fail_limit ? smtp_auth_limit_blocked(s->srv->auth_limit, s->client_ip, now) : 0;
+	if (blocked > 0) {
+		smtp_session_auth_end(s);
+		smtp_session_auth_cut_off(s, blocked);
+		return;
+	}
+	smtp_session_auth_fail(s, 535, "5.7.8", "Authentication credentials invalid");
+	int64_t delay = smtp_auth_limit_delay(p->fail_delay_ms, n);
+	if (delay <= 0 || s->state == SMTP_STATE_CLOSING)
+		return;
+	/* Everything queued so far waits with the 535; the session's timer releases it (smtp_session.c). */
+	if (s->held == NULL)
+		s->held = evbuffer_new();
+	evbuffer_prepend_buffer(s->held, s->out);
+	smtp_transcript_addf(s, '*', "failed AUTH number %u from this address: reply delayed %lld ms", n,
+	                     (long long)delay);
+	smtp_session_arm_timer(s, delay);
+	s->paused = 1;
+}
+
 static void smtp_session_auth_outcome(struct smtp_session *s, enum smtp_auth_status st, const char *challenge)
 {
 	switch (st) {
@@ -56,7 +110,7 @@ static void smtp_session_auth_outcome(struct smtp_session *s, enum smtp_auth_sta
 	case SMTP_AUTH_DONE: {
 		const struct smtp_users *users = s->srv->cfg.auth.users;
 		if (users && !smtp_users_check(users, s->auth)) {
-			smtp_session_auth_fail(s, 535, "5.7.8", "Authentication credentials invalid");
+			smtp_session_auth_invalid(s);
 			return;
 		}
 		s->authenticated = 1;
@@ -124,6 +178,11 @@ void smtp_session_auth_command(struct smtp_session *s, const char *line, size_t 
 	}
 	if (s->authenticated) {
 		smtp_reply(s, 503, "5.5.1", "Error: already authenticated");
+		return;
+	}
+	int64_t blocked = smtp_auth_limit_blocked(s->srv->auth_limit, s->client_ip, timeutil_monotonic_ms());
+	if (blocked > 0 && s->srv->cfg.auth.fail_limit) {
+		smtp_session_auth_cut_off(s, blocked);
 		return;
 	}
 	if (s->txn) {

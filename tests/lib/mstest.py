@@ -20,6 +20,21 @@ BIN = os.environ.get("MAILSCOPE_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "mailscope")
 TMP_ROOT = os.environ.get("MAILSCOPE_TEST_TMP") or tempfile.gettempdir()
 
+# MAILSCOPE_VALGRIND=1 (make memcheck): every Server runs under valgrind's memcheck, and a definite or
+# indirect leak or a memory error makes it exit VALGRIND_STATUS, which fails the test like any other
+# non-zero exit. The server is then 20 to 50 times slower: SLOW scales the waits for it.
+VALGRIND = os.environ.get("MAILSCOPE_VALGRIND") == "1"
+VALGRIND_STATUS = 97
+SLOW = 10 if VALGRIND else 1
+
+
+def valgrind_command(log_path):
+    return ["valgrind", "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite,indirect",
+            "--errors-for-leak-kinds=definite,indirect", "--error-exitcode=%d" % VALGRIND_STATUS,
+            "--num-callers=30", "--suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                                   "valgrind.supp"),
+            "--log-file=" + log_path]
+
 
 def scratch_dir(prefix):
     os.makedirs(TMP_ROOT, exist_ok=True)
@@ -56,9 +71,11 @@ class Server:
             shutil.rmtree(self.data_dir, ignore_errors=True)
         # A clean stop must exit 0; under the sanitizers a leak or an error report changes the status.
         if was_running and rc != 0 and not (rc == -9 and self.killed) and exc[0] is None:
-            raise AssertionError("mailscope exited with %r on SIGTERM: %s" % (rc, self.stderr()[-2000:]))
+            raise AssertionError("mailscope exited with %r on SIGTERM: %s%s" % (rc, self.stderr()[-2000:],
+                                                                             self.valgrind_report()))
 
     def start(self, timeout=15):
+        timeout *= SLOW
         ready = os.path.join(self.data_dir + ".ready.json")
         if os.path.exists(ready):
             os.unlink(ready)
@@ -66,6 +83,10 @@ class Server:
         for l in self.listen:
             cmd += ["--listen", l]
         cmd += self.args
+        self.valgrind_log = None
+        if VALGRIND:
+            self.valgrind_log = self.data_dir + ".valgrind"
+            cmd = valgrind_command(self.valgrind_log) + cmd
         self.stderr_path = self.data_dir + ".stderr"
         self.stderr_file = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.stderr_file)
@@ -89,7 +110,18 @@ class Server:
         except OSError:
             return ""
 
+    def valgrind_report(self):
+        """valgrind's log when the server ran under it (its errors and leaks), else ""."""
+        if not getattr(self, "valgrind_log", None):
+            return ""
+        try:
+            with open(self.valgrind_log, errors="replace") as f:
+                return "\nvalgrind (%s):\n%s" % (self.valgrind_log, f.read()[-20000:])
+        except OSError:
+            return ""
+
     def stop(self, sig=signal.SIGTERM, timeout=20):
+        timeout *= SLOW
         if self.proc is None:
             return self.returncode
         if self.proc.poll() is None:
@@ -115,7 +147,7 @@ class Server:
 
     # ---- HTTP API ----
     def api(self, path, method="GET"):
-        conn = http.client.HTTPConnection(self.http[0], self.http[1], timeout=30)
+        conn = http.client.HTTPConnection(self.http[0], self.http[1], timeout=30 * SLOW)
         conn.request(method, path, headers={"Authorization": "Bearer " + self.token} if self.token else {})
         resp = conn.getresponse()
         body = resp.read()

@@ -33,7 +33,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import mstest  # noqa: E402
 
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0 * mstest.SLOW
 ID_RE = r"[0-9A-HJKMNP-TV-Z]{13}"
 
 
