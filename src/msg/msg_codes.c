@@ -660,10 +660,15 @@ static void msg_codes_append_trimmed(struct buf *b, const char *s, size_t n)
 	buf_append(b, s, n);
 }
 
-/* i moved back to the start of the character it is in (not below lo). */
+/*
+ * i moved back to the start of the character it is in (not below lo): at
+ * most 3 bytes, the continuation bytes one UTF-8 character can have. In
+ * invalid text (a run of bytes 0x80-0xBF) the walk would otherwise reach
+ * lo and the context would not be cut at all (found by fuzz_msg_codes).
+ */
 static size_t msg_codes_char_start(const char *t, size_t i, size_t lo)
 {
-	while (i > lo && ((unsigned char)t[i] & 0xC0) == 0x80)
+	for (int k = 0; k < 3 && i > lo && ((unsigned char)t[i] & 0xC0) == 0x80; k++)
 		i--;
 	return i;
 }

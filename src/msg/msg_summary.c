@@ -231,10 +231,27 @@ static void msg_summary_add_list(struct msg_summary_addrs *list, InternetAddress
  * when an unterminated comment follows it ("r@[](", found by the fuzzer).
  * Closing what the value leaves open (a quoted string, comments) before
  * parsing keeps it off that path; a well-formed value comes back as NULL.
+ * GMime does not always see the quotes where this scan does (a 10-minute
+ * fuzz run found `"m, r@[](U], "\"quote\ "`), so when the value has a
+ * domain literal, the only way onto that path, parentheses are also counted
+ * as if no quote existed, and the larger shortfall is closed.
  */
 static char *msg_summary_close_open(const char *value)
 {
 	int quoted = 0, depth = 0, escaped = 0;
+	int raw_depth = 0, raw_escaped = 0;
+	if (strchr(value, '[') != NULL) {
+		for (const char *p = value; *p; p++) {
+			if (raw_escaped)
+				raw_escaped = 0;
+			else if (*p == '\\')
+				raw_escaped = 1;
+			else if (*p == '(')
+				raw_depth++;
+			else if (*p == ')' && raw_depth > 0)
+				raw_depth--;
+		}
+	}
 	for (const char *p = value; *p; p++) {
 		if (escaped) {
 			escaped = 0;
@@ -250,12 +267,14 @@ static char *msg_summary_close_open(const char *value)
 			quoted = 1;
 		}
 	}
+	if (raw_depth > depth)
+		depth = raw_depth;
 	if (!quoted && depth == 0)
 		return NULL;
 	struct buf b;
 	buf_init(&b);
 	buf_append_str(&b, value);
-	if (escaped)
+	if (escaped || raw_escaped)
 		buf_append_byte(&b, ' '); /* the trailing backslash must not quote what we add */
 	if (quoted)
 		buf_append_byte(&b, '"');
