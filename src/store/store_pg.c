@@ -127,18 +127,21 @@ static void store_pg_notice(void *arg, const char *message)
 	(void)message; /* NOTICEs ("relation already exists, skipping") are not news */
 }
 
-int store_pg_connect(const char *url, PGconn **conn, char *err, size_t errlen)
+int store_pg_connect(const char *url, const char *options, PGconn **conn, char *err, size_t errlen)
 {
 	if (*conn != NULL && PQstatus(*conn) == CONNECTION_OK)
 		return 0;
 	if (*conn != NULL) {
-		PQreset(*conn);
+		PQreset(*conn); /* same parameters, options included */
 		if (PQstatus(*conn) == CONNECTION_OK)
 			return 0;
 		store_pg_set_error(err, errlen, "cannot reach PostgreSQL", *conn, NULL);
 		return -1;
 	}
-	*conn = PQconnectdb(url);
+	/* The URL is expanded first; options (when given) come after it and win. */
+	const char *const keys[] = {"dbname", "options", NULL};
+	const char *const values[] = {url, options, NULL};
+	*conn = PQconnectdbParams(keys, values, 1);
 	if (*conn == NULL) {
 		snprintf(err, errlen, "cannot reach PostgreSQL: out of memory");
 		return -1;
@@ -320,14 +323,24 @@ struct store *store_pg_backend_open(const struct store_options *opt, char *err, 
 	struct store_pg *st = xcalloc(1, sizeof *st);
 	st->base.ops = &store_pg_backend;
 	st->url = xstrdup(opt->url);
+	/*
+	 * Durability full: COMMIT returns once the server has flushed its WAL
+	 * (synchronous_commit on, whatever the server's default). Normal: off,
+	 * so a crash of mailscope loses nothing acknowledged, a crash of the
+	 * database server may lose the last moments.
+	 */
+	st->writer_options =
+	        opt->durability == STORE_DURABILITY_NORMAL ? "-c synchronous_commit=off" : "-c synchronous_commit=on";
 	st->max_messages = opt->max_messages;
 	st->max_age_ms = opt->max_age_ms;
 	st->max_batch_messages = opt->max_batch_messages ? opt->max_batch_messages : STORE_PG_DEFAULT_BATCH_MESSAGES;
 	st->event_fd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_cond_init(&st->wake, NULL);
-	if (store_pg_connect(st->url, &st->wconn, err, errlen) < 0 || store_pg_migrate(st->wconn, err, errlen) < 0 ||
-	    store_pg_connect(st->url, &st->rconn, err, errlen) < 0 || store_pg_writer_start(st, err, errlen) < 0) {
+	if (store_pg_connect(st->url, st->writer_options, &st->wconn, err, errlen) < 0 ||
+	    store_pg_migrate(st->wconn, err, errlen) < 0 ||
+	    store_pg_connect(st->url, NULL, &st->rconn, err, errlen) < 0 ||
+	    store_pg_writer_start(st, err, errlen) < 0) {
 		store_pg_close(&st->base);
 		return NULL;
 	}

@@ -67,6 +67,7 @@ struct store_pg_list {
 struct store_pg {
 	struct store base; /* first: store_backend.h */
 	char *url;
+	const char *writer_options; /* libpq "options" of the writer's connection (synchronous_commit) */
 	uint64_t max_messages;
 	int64_t max_age_ms;
 	size_t max_batch_messages;
@@ -107,7 +108,7 @@ PGresult *store_pg_params_exec(PGconn *conn, struct store_pg_params *p, int bina
 
 /* store_pg.c */
 /* Connects (or reconnects a broken connection); 0, or -1 with err. */
-int store_pg_connect(const char *url, PGconn **conn, char *err, size_t errlen);
+int store_pg_connect(const char *url, const char *options, PGconn **conn, char *err, size_t errlen);
 /* err = what: the server's message (one line). */
 void store_pg_set_error(char *err, size_t errlen, const char *what, PGconn *conn, const PGresult *res);
 /* Runs a statement without parameters; 0 when its status is the expected one, else -1 with err. */

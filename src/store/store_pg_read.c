@@ -28,7 +28,7 @@ static struct store_pg *store_pg_of(struct store *base)
 
 static PGconn *store_pg_reader(struct store_pg *st, char *err, size_t errlen)
 {
-	return store_pg_connect(st->url, &st->rconn, err, errlen) == 0 ? st->rconn : NULL;
+	return store_pg_connect(st->url, NULL, &st->rconn, err, errlen) == 0 ? st->rconn : NULL;
 }
 
 static char *store_pg_text(const PGresult *res, int row, int col)
@@ -113,8 +113,8 @@ static void store_pg_inbox_filter(struct store_pg_params *p, const char *inbox)
 	free(key);
 }
 
-int store_pg_list_messages(struct store *base, const struct store_query *q, struct store_list *out, char *err,
-                           size_t errlen)
+static int store_pg_list_messages_once(struct store *base, const struct store_query *q, struct store_list *out,
+                                       char *err, size_t errlen)
 {
 	static const struct store_query everything = {NULL, 0, 0, 0};
 	memset(out, 0, sizeof *out);
@@ -155,7 +155,8 @@ fail:
 	return -1;
 }
 
-int store_pg_get_info(struct store *base, uint64_t id, struct store_message_info *out, char *err, size_t errlen)
+static int store_pg_get_info_once(struct store *base, uint64_t id, struct store_message_info *out, char *err,
+                                  size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	out->date_ms = INT64_MIN;
@@ -231,7 +232,7 @@ fail:
 	return -1;
 }
 
-int store_pg_get_raw(struct store *base, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
+static int store_pg_get_raw_once(struct store *base, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
 {
 	*data = NULL;
 	*len = 0;
@@ -255,7 +256,7 @@ int store_pg_get_raw(struct store *base, uint64_t id, uint8_t **data, size_t *le
 	return ret;
 }
 
-int store_pg_latest_id(struct store *base, uint64_t *id, char *err, size_t errlen)
+static int store_pg_latest_id_once(struct store *base, uint64_t *id, char *err, size_t errlen)
 {
 	*id = 0;
 	PGconn *conn = store_pg_reader(store_pg_of(base), err, errlen);
@@ -275,7 +276,7 @@ int store_pg_latest_id(struct store *base, uint64_t *id, char *err, size_t errle
 	return ret;
 }
 
-int64_t store_pg_count(struct store *base)
+static int64_t store_pg_count_once(struct store *base)
 {
 	char err[256];
 	PGconn *conn = store_pg_reader(store_pg_of(base), err, sizeof err);
@@ -291,7 +292,8 @@ int64_t store_pg_count(struct store *base)
 	return n;
 }
 
-int store_pg_list_inboxes(struct store *base, size_t limit, struct store_inbox_list *out, char *err, size_t errlen)
+static int store_pg_list_inboxes_once(struct store *base, size_t limit, struct store_inbox_list *out, char *err,
+                                      size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	PGconn *conn = store_pg_reader(store_pg_of(base), err, errlen);
@@ -387,8 +389,8 @@ static void store_pg_session_filter(struct store_pg_params *p, const struct stor
 	}
 }
 
-int store_pg_list_sessions(struct store *base, const struct store_session_query *q, struct store_session_list *out,
-                           char *err, size_t errlen)
+static int store_pg_list_sessions_once(struct store *base, const struct store_session_query *q,
+                                       struct store_session_list *out, char *err, size_t errlen)
 {
 	static const struct store_session_query everything = {NULL, NULL, 0, 0};
 	memset(out, 0, sizeof *out);
@@ -426,7 +428,8 @@ fail:
 	return -1;
 }
 
-int store_pg_get_session(struct store *base, uint64_t id, struct store_session *out, char *err, size_t errlen)
+static int store_pg_get_session_once(struct store *base, uint64_t id, struct store_session *out, char *err,
+                                     size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	PGconn *conn = store_pg_reader(store_pg_of(base), err, errlen);
@@ -450,7 +453,8 @@ int store_pg_get_session(struct store *base, uint64_t id, struct store_session *
 	return ret;
 }
 
-int store_pg_session_messages(struct store *base, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen)
+static int store_pg_session_messages_once(struct store *base, uint64_t id, uint64_t **ids, size_t *n, char *err,
+                                          size_t errlen)
 {
 	*ids = NULL;
 	*n = 0;
@@ -483,4 +487,73 @@ int store_pg_search(struct store *base, const char *q, const struct store_query 
 	memset(out, 0, sizeof *out);
 	snprintf(err, errlen, "search is " STORE_PG_UNSUPPORTED);
 	return -1;
+}
+
+/*
+ * A connection the server cut (restart, failover) still reads as OK until
+ * a query fails on it: a read that failed on a lost connection is tried
+ * once more, which reconnects (reads change nothing, so twice is safe).
+ */
+static int store_pg_lost(struct store *base)
+{
+	PGconn *c = store_pg_of(base)->rconn;
+	return c != NULL && PQstatus(c) != CONNECTION_OK;
+}
+
+#define STORE_PG_RETRY(call)                                                                                           \
+	do {                                                                                                           \
+		int r_ = (call);                                                                                       \
+		if (r_ == -1 && store_pg_lost(base))                                                                   \
+			r_ = (call);                                                                                   \
+		return r_;                                                                                             \
+	} while (0)
+
+int store_pg_list_messages(struct store *base, const struct store_query *q, struct store_list *out, char *err,
+                           size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_list_messages_once(base, q, out, err, errlen));
+}
+
+int store_pg_get_info(struct store *base, uint64_t id, struct store_message_info *out, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_get_info_once(base, id, out, err, errlen));
+}
+
+int store_pg_get_raw(struct store *base, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_get_raw_once(base, id, data, len, err, errlen));
+}
+
+int store_pg_latest_id(struct store *base, uint64_t *id, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_latest_id_once(base, id, err, errlen));
+}
+
+int64_t store_pg_count(struct store *base)
+{
+	int64_t n = store_pg_count_once(base);
+	if (n == -1 && store_pg_lost(base))
+		n = store_pg_count_once(base);
+	return n;
+}
+
+int store_pg_list_inboxes(struct store *base, size_t limit, struct store_inbox_list *out, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_list_inboxes_once(base, limit, out, err, errlen));
+}
+
+int store_pg_list_sessions(struct store *base, const struct store_session_query *q, struct store_session_list *out,
+                           char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_list_sessions_once(base, q, out, err, errlen));
+}
+
+int store_pg_get_session(struct store *base, uint64_t id, struct store_session *out, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_get_session_once(base, id, out, err, errlen));
+}
+
+int store_pg_session_messages(struct store *base, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_session_messages_once(base, id, ids, n, err, errlen));
 }

@@ -315,11 +315,14 @@ static int store_pg_change(PGconn *conn, struct store_pg_job *job, char *err, si
 	return store_pg_run(conn, &p, &job->affected, err, errlen);
 }
 
-/* Messages, marks and single deletes of jobs[0..n) in one transaction; 0 once COMMIT succeeded. */
+/*
+ * Messages, marks and single deletes of jobs[0..n) in one transaction; 0
+ * once COMMIT succeeded, -2 when BEGIN failed (nothing was sent), -1 else.
+ */
 static int store_pg_write_tx(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen)
 {
 	if (store_pg_exec(conn, "BEGIN", err, errlen) < 0)
-		return -1;
+		return -2;
 	int ret = store_pg_insert_messages(conn, jobs, n, err, errlen);
 	if (ret == 0)
 		ret = store_pg_insert_raw(conn, jobs, n, err, errlen);
@@ -415,7 +418,7 @@ static int store_pg_writer_connect(struct store_pg *st, int64_t *last_fail, char
 		return -1;
 	}
 	char why[400];
-	if (store_pg_connect(st->url, &st->wconn, why, sizeof why) < 0) {
+	if (store_pg_connect(st->url, st->writer_options, &st->wconn, why, sizeof why) < 0) {
 		*last_fail = now;
 		snprintf(err, errlen, "%s", why);
 		log_warn("store: %s", why);
@@ -444,6 +447,14 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 	int ret = store_pg_writer_connect(st, last_fail, err, sizeof err);
 	if (ret == 0 && nmsg + (n - nmsg - nsessions) > 0) {
 		ret = store_pg_write_tx(st->wconn, jobs, n, err, sizeof err);
+		/*
+		 * A connection the server cut while we were idle reads as OK until
+		 * it is used: if BEGIN found it dead, nothing was written, so
+		 * reconnecting and writing the batch again is safe.
+		 */
+		if (ret == -2 && PQstatus(st->wconn) != CONNECTION_OK &&
+		    store_pg_writer_connect(st, last_fail, err, sizeof err) == 0)
+			ret = store_pg_write_tx(st->wconn, jobs, n, err, sizeof err);
 		if (ret < 0 && n > 1 && PQstatus(st->wconn) == CONNECTION_OK) {
 			/* PostgreSQL refused something: again one job per transaction, so only that one fails. */
 			for (size_t i = 0; i < n; i++) {
@@ -458,7 +469,7 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 			ret = 1; /* decided one by one */
 		}
 	}
-	for (size_t i = 0; i < n && ret <= 0; i++) {
+	for (size_t i = 0; i < n && ret != 1; i++) {
 		if (jobs[i]->kind == STORE_PG_JOB_SESSION)
 			continue;
 		if (ret == 0)

@@ -125,6 +125,20 @@ class Cluster:
                 last = e
         raise last
 
+    def _pg_ctl(self, *args):
+        data = os.path.join(self.dir, "data")
+        return self._run([os.path.join(self.bindir, "pg_ctl"), "-D", data, "-l",
+                          os.path.join(self.dir, "server.log")] + list(args), "pg_ctl " + args[-1])
+
+    def pause(self):
+        """Stops the server (fast shutdown: connections are cut), keeping its data and port."""
+        self._pg_ctl("-m", "fast", "-w", "stop")
+
+    def resume(self):
+        """Starts the paused server again on the same port."""
+        opts = "-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=100" % (self.port, self.dir)
+        self._pg_ctl("-o", opts, "-w", "-t", "60", "start")
+
     def stop(self):
         if self.dir is None:
             return
