@@ -87,6 +87,12 @@ static const char store_pg_schema_v1[] =
         ");"
         "CREATE INDEX session_codes_code ON session_codes (code, session_id);";
 
+/* v2: full-text search (store_pg_search.c) and the attachment count, filled by the writer. */
+static const char store_pg_schema_v2[] = "ALTER TABLE messages ADD COLUMN fts_subject tsvector,"
+                                         "  ADD COLUMN fts_sender tsvector, ADD COLUMN fts_rcpts tsvector,"
+                                         "  ADD COLUMN fts tsvector;"
+                                         "CREATE INDEX messages_fts ON messages USING GIN (fts);";
+
 struct store_pg_migration {
 	const char *description;
 	const char *sql;
@@ -95,6 +101,7 @@ struct store_pg_migration {
 /* Entry i takes the schema from version i to i + 1. */
 static const struct store_pg_migration store_pg_migrations[] = {
         {"messages, inboxes and SMTP sessions", store_pg_schema_v1},
+        {"full-text search", store_pg_schema_v2},
 };
 static const size_t store_pg_nmigrations = sizeof store_pg_migrations / sizeof store_pg_migrations[0];
 

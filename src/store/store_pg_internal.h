@@ -55,6 +55,9 @@ struct store_pg_job {
 	int64_t affected;
 	struct msg_summary sum;
 	char *from_json, *to_json, *cc_json;
+	/* Full-text columns (store_pg_search.c), folded; the attachment count. */
+	char *ix_subject, *ix_sender, *ix_rcpts, *ix_body;
+	int attachments;
 	int status; /* 1 undecided, 0 committed, -1 failed */
 	char *err;
 };
@@ -128,7 +131,22 @@ void store_pg_delete_message(struct store *base, uint64_t id, store_change_fn do
 void store_pg_delete_messages(struct store *base, const char *inbox, store_change_fn done, void *arg);
 void store_pg_mark_read(struct store *base, uint64_t id, int read);
 
+/* store_pg_search.c */
+/* s lower-cased, every run of non-letters and non-digits one space, at most about max bytes. Caller frees. */
+char *store_pg_fts_fold(const char *s, size_t max);
+/* Writer thread, before the transaction: summary, JSON columns, full-text columns, attachments of job->m. */
+void store_pg_index_message(struct store_pg_job *job);
+int store_pg_search_once(struct store *base, const char *q, const struct store_query *paging, struct store_list *out,
+                         char *err, size_t errlen);
+
 /* store_pg_read.c */
+/* The columns every listing reads, in the order store_pg_read_item() takes them (inboxes last). */
+#define STORE_PG_ITEM_COLUMNS                                                                                          \
+	"m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject, m.read, m.attachments,"          \
+	" (SELECT string_agg(i.address, E'\\n' ORDER BY l.position) FROM message_inboxes l"                            \
+	" JOIN inboxes i ON i.key = l.inbox WHERE l.message_id = m.id)"
+#define STORE_PG_ITEM_NCOLUMNS 10
+void store_pg_read_item(const PGresult *res, int row, struct store_list_item *item);
 int store_pg_list_messages(struct store *base, const struct store_query *q, struct store_list *out, char *err,
                            size_t errlen);
 int store_pg_get_info(struct store *base, uint64_t id, struct store_message_info *out, char *err, size_t errlen);

@@ -15,12 +15,6 @@
 #include "core/xmalloc.h"
 #include "store/store_pg_internal.h"
 
-#define STORE_PG_ITEM_COLUMNS                                                                                          \
-	"m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject, m.read, m.attachments,"          \
-	" (SELECT string_agg(i.address, E'\\n' ORDER BY l.position) FROM message_inboxes l"                            \
-	" JOIN inboxes i ON i.key = l.inbox WHERE l.message_id = m.id)"
-#define STORE_PG_ITEM_NCOLUMNS 10
-
 static struct store_pg *store_pg_of(struct store *base)
 {
 	return (struct store_pg *)base;
@@ -55,7 +49,7 @@ static PGresult *store_pg_query(PGconn *conn, struct store_pg_params *p, int bin
 	return res;
 }
 
-static void store_pg_read_item(const PGresult *res, int row, struct store_list_item *item)
+void store_pg_read_item(const PGresult *res, int row, struct store_list_item *item)
 {
 	memset(item, 0, sizeof *item);
 	item->id = (uint64_t)store_pg_int(res, row, 0);
@@ -478,17 +472,6 @@ static int store_pg_session_messages_once(struct store *base, uint64_t id, uint6
 	return 0;
 }
 
-int store_pg_search(struct store *base, const char *q, const struct store_query *paging, struct store_list *out,
-                    char *err, size_t errlen)
-{
-	(void)base;
-	(void)q;
-	(void)paging;
-	memset(out, 0, sizeof *out);
-	snprintf(err, errlen, "search is " STORE_PG_UNSUPPORTED);
-	return -1;
-}
-
 /*
  * A connection the server cut (restart, failover) still reads as OK until
  * a query fails on it: a read that failed on a lost connection is tried
@@ -556,4 +539,10 @@ int store_pg_get_session(struct store *base, uint64_t id, struct store_session *
 int store_pg_session_messages(struct store *base, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen)
 {
 	STORE_PG_RETRY(store_pg_session_messages_once(base, id, ids, n, err, errlen));
+}
+
+int store_pg_search(struct store *base, const char *q, const struct store_query *paging, struct store_list *out,
+                    char *err, size_t errlen)
+{
+	STORE_PG_RETRY(store_pg_search_once(base, q, paging, out, err, errlen));
 }

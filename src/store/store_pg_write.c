@@ -61,6 +61,10 @@ static void store_pg_job_free(struct store_pg_job *job)
 	free(job->from_json);
 	free(job->to_json);
 	free(job->cc_json);
+	free(job->ix_subject);
+	free(job->ix_sender);
+	free(job->ix_rcpts);
+	free(job->ix_body);
 	free(job->inbox);
 	free(job->err);
 	free(job);
@@ -110,7 +114,8 @@ static int store_pg_insert_messages(PGconn *conn, struct store_pg_job **jobs, si
 	store_pg_params_init(&p, "INSERT INTO messages (id, received_at, size, session_id, mail_from, helo, helo_verb,"
 	                         " client_ip, client_port, listener_mode, listener_addr, transfer, declared_size, body,"
 	                         " smtputf8, ret, envid, bare_lf, bare_cr, long_lines, nul_bytes, from_json, to_json,"
-	                         " cc_json, subject, date, date_ms, message_id) VALUES ");
+	                         " cc_json, subject, date, date_ms, message_id, attachments, fts_subject, fts_sender,"
+	                         " fts_rcpts, fts) VALUES ");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_pg_job *job = jobs[i];
 		if (job->kind != STORE_PG_JOB_MESSAGE)
@@ -167,7 +172,19 @@ static int store_pg_insert_messages(PGconn *conn, struct store_pg_job **jobs, si
 			store_pg_param_text(&p, NULL);
 		buf_append_str(&p.sql, ",");
 		store_pg_param_text(&p, job->sum.message_id);
-		buf_append_str(&p.sql, ")");
+		buf_append_str(&p.sql, ",");
+		store_pg_param_int(&p, job->attachments);
+		/* Each text once as a parameter, used twice: its own column and the whole. */
+		const char *ix[] = {job->ix_subject, job->ix_sender, job->ix_rcpts};
+		int first = p.n + 1;
+		for (size_t k = 0; k < 3; k++) {
+			buf_append_str(&p.sql, ",to_tsvector('simple',");
+			store_pg_param_text(&p, ix[k]);
+			buf_append_str(&p.sql, ")");
+		}
+		buf_printf(&p.sql, ",to_tsvector('simple',$%d||' '||$%d||' '||$%d||' '||", first, first + 1, first + 2);
+		store_pg_param_text(&p, job->ix_body);
+		buf_append_str(&p.sql, "))");
 	}
 	if (rows == 0) {
 		store_pg_params_free(&p);
@@ -263,7 +280,8 @@ static int store_pg_insert_rcpts(PGconn *conn, struct store_pg_job **jobs, size_
 	store_pg_params_free(&rc);
 
 	/* Inboxes before the links that reference them. */
-	qsort(keys, nkeys, sizeof *keys, store_pg_key_cmp);
+	if (nkeys > 0)
+		qsort(keys, nkeys, sizeof *keys, store_pg_key_cmp);
 	struct store_pg_params in;
 	int nin = 0;
 	store_pg_params_init(&in, "INSERT INTO inboxes (key, address) VALUES ");
@@ -436,9 +454,7 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 	size_t nmsg = 0, nsessions = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (jobs[i]->kind == STORE_PG_JOB_MESSAGE) {
-			struct store_pg_job *job = jobs[i];
-			msg_summary_parse(job->m->raw, job->m->raw_len, &job->sum);
-			store_common_summary_json(&job->sum, &job->from_json, &job->to_json, &job->cc_json);
+			store_pg_index_message(jobs[i]);
 			nmsg++;
 		} else if (jobs[i]->kind == STORE_PG_JOB_SESSION) {
 			nsessions++;

@@ -2,8 +2,8 @@
 """The PostgreSQL store end to end: `mailscope serve --store postgres://...`
 on a throwaway cluster (tests/lib/pgtest.py).
 
-- Mail sent with smtplib is listed (and filtered by inbox) and fetched byte
-  for byte through the API; sessions are kept.
+- Mail sent with smtplib is listed (and filtered by inbox), searched and
+  fetched byte for byte through the API; sessions are kept.
 - The database goes away: the SMTP session answers 451 4.3.0 (never 250),
   and once the database is back the same server accepts mail again by itself.
 - SIGKILL mid-load, three rounds, restart on the same database: every
@@ -49,6 +49,11 @@ def test_basics(cluster):
         j = srv.messages(inbox="PG1@example.com")
         R.check(j["total"] == 2, "inbox filter, case-insensitive", str(j.get("total")))
         R.check(all(srv.raw(i) == d for i, d in acked), "raw bytes identical through the API")
+        status, found = srv.api_json("/api/v1/search?q=subject%3A%22hello+3%22")
+        R.check(status == 200 and [m["subject"] for m in found.get("messages", [])] == ["hello 3"],
+                "search through the API (PostgreSQL full-text)", str((status, found)))
+        status, bad = srv.api_json("/api/v1/search?q=bogus%3Akey")
+        R.check(status == 400, "a search syntax error is a 400", str((status, bad)))
         status, one = srv.api_json("/api/v1/messages/%s" % acked[0][0])
         R.check(status == 200 and one.get("subject") == "hello 0", "single message route", str(status))
         deadline = time.time() + 10
