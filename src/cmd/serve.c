@@ -303,7 +303,7 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 	if (gethostname(o->hostname, sizeof o->hostname - 1) < 0 || o->hostname[0] == '\0')
 		snprintf(o->hostname, sizeof o->hostname, "mailscope");
 	const char *store_env = getenv("MAILSCOPE_STORE");
-	if (store_env != NULL && *store_env != '\0' && serve_store("MAILSCOPE_STORE", store_env, o) < 0)
+	if (store_env != NULL && *store_env != '\0' && serve_store("store (from MAILSCOPE_STORE)", store_env, o) < 0)
 		return -1;
 
 	optind = 1;
