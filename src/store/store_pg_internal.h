@@ -3,6 +3,8 @@
  *
  *   store_pg.c        connections, schema and migrations, store_open()/close(), the ops table
  *   store_pg_write.c  writer thread, queue, group commit, changes, completions
+ *   store_pg_insert.c the SQL of a batch (multi-row INSERTs, changes, sessions)
+ *   store_pg_search.c full-text search and what the writer indexes
  *   store_pg_read.c   the owner's reads (list, info, raw, counts, inboxes, sessions)
  *
  * Threads: wconn belongs to the writer thread once it runs; rconn to the
@@ -119,6 +121,17 @@ int store_pg_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 /* The inbox key of an address in this store: store_inbox_key(), then ASCII lower case (inboxes match
  * case-insensitively). */
 char *store_pg_inbox_key(const char *address);
+
+/* store_pg_insert.c (writer thread) */
+/* Runs a built statement and frees p; 0, or -1 with err. Sets *affected (rows) when not NULL. */
+int store_pg_run(PGconn *conn, struct store_pg_params *p, int64_t *affected, char *err, size_t errlen);
+/*
+ * Messages, marks and single deletes of jobs[0..n) in one transaction; 0
+ * once COMMIT succeeded, -2 when BEGIN failed (nothing was sent), -1 else.
+ */
+int store_pg_write_tx(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
+/* The sessions among jobs[0..n) in one transaction; 0 or -1 with err. */
+int store_pg_insert_sessions(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
 
 /* store_pg_write.c */
 int store_pg_writer_start(struct store_pg *st, char *err, size_t errlen);
