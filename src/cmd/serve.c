@@ -104,6 +104,8 @@ static void serve_usage(FILE *f)
 	           "\n"
 	           "Storage:\n"
 	           "  --data DIR                data folder (default ./mailscope-data)\n"
+	           "  --store sqlite:PATH|postgres://...  the store: SQLite in PATH (default: --data) or a\n"
+	           "                            PostgreSQL database (libpq URI; also MAILSCOPE_STORE)\n"
 	           "  --durability full|normal  full (default): a 250 survives power loss; normal: survives a\n"
 	           "                            crash of mailscope only, faster on slow disks\n"
 	           "  --max-messages N          keep at most N messages, oldest removed first (default: no limit)\n"
@@ -171,6 +173,7 @@ enum {
 	OPT_HTTP,
 	OPT_HOSTNAME,
 	OPT_DATA,
+	OPT_STORE,
 	OPT_DURABILITY,
 	OPT_MAX_MESSAGES,
 	OPT_MAX_AGE,
@@ -222,6 +225,7 @@ static const struct option serve_longopts[] = {
         {"http", required_argument, NULL, OPT_HTTP},
         {"hostname", required_argument, NULL, OPT_HOSTNAME},
         {"data", required_argument, NULL, OPT_DATA},
+        {"store", required_argument, NULL, OPT_STORE},
         {"durability", required_argument, NULL, OPT_DURABILITY},
         {"max-messages", required_argument, NULL, OPT_MAX_MESSAGES},
         {"max-age", required_argument, NULL, OPT_MAX_AGE},
@@ -316,6 +320,20 @@ static int serve_add_listener(struct serve_options *o, const char *spec)
 	return 0;
 }
 
+/* --store / MAILSCOPE_STORE: sqlite:PATH is the data folder (as --data); postgres:// selects PostgreSQL. */
+static int serve_store(const char *name, const char *arg, struct serve_options *o)
+{
+	if (strncmp(arg, "sqlite:", 7) == 0 && arg[7] != '\0') {
+		o->data_dir = arg + 7;
+		o->store.url = NULL;
+		return 0;
+	}
+	if (!store_url_is_postgres(arg))
+		return serve_fail(name, "expected sqlite:PATH or postgres://...");
+	o->store.url = arg;
+	return 0;
+}
+
 /* Returns 0 to run, 1 when done (help printed), -1 on a bad option. */
 static int serve_parse(int argc, char **argv, struct serve_options *o)
 {
@@ -334,6 +352,9 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 	addr_parse_hostport(SERVE_DEFAULT_HTTP, &o->http, err, sizeof err);
 	if (gethostname(o->hostname, sizeof o->hostname - 1) < 0 || o->hostname[0] == '\0')
 		snprintf(o->hostname, sizeof o->hostname, "mailscope");
+	const char *store_env = getenv("MAILSCOPE_STORE");
+	if (store_env != NULL && *store_env != '\0' && serve_store("store (from MAILSCOPE_STORE)", store_env, o) < 0)
+		return -1;
 
 	optind = 1;
 	int c;
@@ -363,6 +384,10 @@ static int serve_parse(int argc, char **argv, struct serve_options *o)
 			if (*optarg == '\0')
 				return serve_fail(name, "expected a folder");
 			o->data_dir = optarg;
+			break;
+		case OPT_STORE:
+			if (serve_store(name, optarg, o) < 0)
+				return -1;
 			break;
 		case OPT_DURABILITY:
 			if (strcmp(optarg, "full") == 0)
@@ -1005,7 +1030,8 @@ int cmd_serve(int argc, char **argv)
 		printf("  %-12s http://%s/\n", "web UI", http_bound);
 		printf("  %-12s http://%s/api/v1/ (OpenAPI: /api/v1/openapi.json)\n", "API", http_bound);
 	}
-	printf("  %-12s %s (durability %s)\n", "data", o.data_dir,
+	/* A PostgreSQL URI may hold a password: only its kind is printed. */
+	printf("  %-12s %s (durability %s)\n", "data", o.store.url ? "PostgreSQL (--store)" : o.data_dir,
 	       o.store.durability == STORE_DURABILITY_FULL ? "full" : "normal");
 	fflush(stdout);
 	if (o.ready_file && serve_write_ready(o.ready_file, bound, &o, o.http_off ? NULL : http_bound) < 0)

@@ -1,6 +1,6 @@
 /*
- * store: the one storage interface of mailscope. Every backend (SQLite now,
- * PostgreSQL later) implements exactly these functions.
+ * store: the one storage interface of mailscope. Every backend (SQLite, the
+ * default, and PostgreSQL: see store_backend.h) implements these functions.
  *
  * Contract: a message handed to store_submit() is acknowledged through its
  * callback only after the transaction that holds it has committed (with
@@ -32,6 +32,11 @@ enum store_durability {
 };
 
 struct store_options {
+	/*
+	 * NULL or "": SQLite in dir. "postgres://..." or "postgresql://..." (a
+	 * libpq connection URI): PostgreSQL; dir is not used by the store then.
+	 */
+	const char *url;
 	const char *dir; /* data folder; created (0700) when missing */
 	enum store_durability durability;
 	uint64_t max_messages;     /* 0 = unlimited; oldest removed first (sessions: as many, counted apart) */
@@ -89,6 +94,9 @@ void store_message_free(struct store_message *m);
  */
 #define STORE_NO_SPACE (-2)
 typedef void (*store_done_fn)(void *arg, uint64_t id, int status, const char *err);
+
+/* Whether url selects the PostgreSQL backend. */
+int store_url_is_postgres(const char *url);
 
 /* Returns NULL and fills err when the folder cannot be used (locked, unwritable, corrupt). */
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen);

@@ -1,14 +1,16 @@
 /*
  * store_common: the parts of store.h that do not depend on a backend:
  * freeing what the store hands out or takes (messages, listings, inbox
- * listings, SMTP sessions), and inbox keys. A PostgreSQL backend links this file unchanged.
+ * listings, SMTP sessions), inbox keys and the JSON columns of a header
+ * summary; every backend shares them.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/xmalloc.h"
 #include "store/store.h"
-#include "store/store_sqlite_internal.h"
+#include "store/store_backend.h"
 
 void store_common_envelope_clear(struct store_envelope *env)
 {
@@ -153,4 +155,44 @@ char *store_inbox_key(const char *address)
 		}
 	}
 	return key;
+}
+
+static json_t *store_common_json_string(const char *s)
+{
+	json_t *j = s != NULL ? json_string(s) : NULL;
+	return j != NULL ? j : json_null();
+}
+
+static json_t *store_common_addr_json(const struct msg_addr *a)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", store_common_json_string(a->name));
+	json_object_set_new(o, "address", store_common_json_string(a->address));
+	return o;
+}
+
+static char *store_common_dump(json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(j);
+	if (s == NULL)
+		abort(); /* jansson only fails to allocate */
+	char *copy = xstrdup(s);
+	free(s);
+	return copy;
+}
+
+static char *store_common_addrs_json(const struct msg_addr *a, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, store_common_addr_json(&a[i]));
+	return store_common_dump(arr);
+}
+
+void store_common_summary_json(const struct msg_summary *s, char **from_json, char **to_json, char **cc_json)
+{
+	*from_json = s->nfrom > 0 ? store_common_dump(store_common_addr_json(&s->from[0])) : xstrdup("null");
+	*to_json = store_common_addrs_json(s->to, s->nto);
+	*cc_json = store_common_addrs_json(s->cc, s->ncc);
 }

@@ -348,7 +348,7 @@ static int store_sqlite_make_dir(const char *dir, char *err, size_t errlen)
  * descriptor of the same file, and a second open in this very process
  * conflicts too (which the tests rely on).
  */
-static int store_sqlite_lock(struct store *st, char *err, size_t errlen)
+static int store_sqlite_lock(struct store_sqlite *st, char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/%s", st->dir, STORE_LOCK_NAME);
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -401,7 +401,7 @@ static int store_sqlite_query_int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* Explains why the file cannot be opened as a database; SQLite's words alone do not name it. */
-static void store_sqlite_open_error(const struct store *st, sqlite3 *db, int rc, char *err, size_t errlen)
+static void store_sqlite_open_error(const struct store_sqlite *st, sqlite3 *db, int rc, char *err, size_t errlen)
 {
 	const char *why = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
 	switch (rc & 0xff) {
@@ -431,7 +431,7 @@ static int store_sqlite_exec(sqlite3 *db, const char *sql, const char *what, cha
 /* Test hook (see fail_commits): a non-zero return turns the COMMIT into a rollback. */
 static int store_sqlite_commit_hook(void *arg)
 {
-	struct store *st = arg;
+	struct store_sqlite *st = arg;
 	int n = atomic_load(&st->fail_commits);
 	while (n > 0) {
 		if (atomic_compare_exchange_weak(&st->fail_commits, &n, n - 1))
@@ -440,7 +440,7 @@ static int store_sqlite_commit_hook(void *arg)
 	return 0;
 }
 
-static int store_sqlite_open_writer(struct store *st, char *err, size_t errlen)
+static int store_sqlite_open_writer(struct store_sqlite *st, char *err, size_t errlen)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
 	int rc = sqlite3_open_v2(st->db_path, &st->wdb, flags, NULL);
@@ -550,7 +550,7 @@ int store_sqlite_migrate(sqlite3 *db, const char *db_path, const struct store_sq
 	return 0;
 }
 
-static int store_sqlite_open_reader(struct store *st, char *err, size_t errlen)
+static int store_sqlite_open_reader(struct store_sqlite *st, char *err, size_t errlen)
 {
 	int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
 	int rc = sqlite3_open_v2(st->db_path, &st->rdb, flags, NULL);
@@ -563,9 +563,9 @@ static int store_sqlite_open_reader(struct store *st, char *err, size_t errlen)
 }
 
 /* Frees whatever store_open() got to; safe on a half-built store. */
-static void store_sqlite_destroy(struct store *st)
+static void store_sqlite_destroy(struct store_sqlite *st)
 {
-	store_syncer_stop(st); /* started when a later step of store_open() failed */
+	store_syncer_stop(st); /* started when a later step of store_sqlite_open() failed */
 	store_checkpointer_stop(st);
 	if (st->cdb != NULL && sqlite3_close(st->cdb) != SQLITE_OK)
 		log_error("store: closing the checkpoint connection of %s: %s", st->db_path, sqlite3_errmsg(st->cdb));
@@ -593,13 +593,13 @@ static void store_sqlite_destroy(struct store *st)
 	free(st);
 }
 
-struct store *store_open(const struct store_options *opt, char *err, size_t errlen)
+struct store_sqlite *store_sqlite_open(const struct store_options *opt, char *err, size_t errlen)
 {
 	if (opt == NULL || opt->dir == NULL || opt->dir[0] == '\0') {
 		snprintf(err, errlen, "no data folder given");
 		return NULL;
 	}
-	struct store *st = xcalloc(1, sizeof *st);
+	struct store_sqlite *st = xcalloc(1, sizeof *st);
 	st->dir = xstrdup(opt->dir);
 	st->db_path = xasprintf("%s/%s", opt->dir, STORE_DB_NAME);
 	st->lock_fd = -1;
@@ -649,7 +649,7 @@ struct store *store_open(const struct store_options *opt, char *err, size_t errl
 	return st;
 }
 
-void store_close(struct store *st)
+void store_sqlite_close(struct store_sqlite *st)
 {
 	if (st == NULL)
 		return;

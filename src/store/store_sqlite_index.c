@@ -111,8 +111,8 @@ static char *store_sqlite_index_clean(char *s)
 }
 
 /* Inspects the raw bytes; the recipients of the envelope come from message_rcpts. */
-static int store_sqlite_index_build(struct store *st, int64_t id, const char *mail_from, const uint8_t *raw, size_t len,
-                                    struct store_sqlite_index_text *out)
+static int store_sqlite_index_build(struct store_sqlite *st, int64_t id, const char *mail_from, const uint8_t *raw,
+                                    size_t len, struct store_sqlite_index_text *out)
 {
 	struct msg_inspection in;
 	memset(&in, 0, sizeof in);
@@ -159,7 +159,7 @@ static void store_sqlite_index_text_free(struct store_sqlite_index_text *t)
  * Indexes one message inside the step's transaction. 1 when indexed, 0 when
  * it is gone, -1 on error (logged).
  */
-static int store_sqlite_index_one(struct store *st, int64_t id)
+static int store_sqlite_index_one(struct store_sqlite *st, int64_t id)
 {
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INDEX_MESSAGE];
 	sqlite3_bind_int64(s, 1, id);
@@ -222,7 +222,7 @@ out:
 }
 
 /* The next messages past the marker, at most STORE_INDEX_STEP; todo[i] 0 for one indexed already. */
-static int store_sqlite_index_next(struct store *st, int64_t *ids, int *todo, size_t *n)
+static int store_sqlite_index_next(struct store_sqlite *st, int64_t *ids, int *todo, size_t *n)
 {
 	*n = 0;
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INDEX_NEXT];
@@ -240,7 +240,7 @@ static int store_sqlite_index_next(struct store *st, int64_t *ids, int *todo, si
 	return 0;
 }
 
-static int store_sqlite_index_run(struct store *st, enum store_wstmt which)
+static int store_sqlite_index_run(struct store_sqlite *st, enum store_wstmt which)
 {
 	sqlite3_stmt *s = st->wstmt[which];
 	int rc = sqlite3_step(s);
@@ -249,7 +249,7 @@ static int store_sqlite_index_run(struct store *st, enum store_wstmt which)
 }
 
 /* Indexes ids[0..n) within the deadline; *examined is how far it got. 0, or -1 (logged). */
-static int store_sqlite_index_batch(struct store *st, const int64_t *ids, const int *todo, size_t n, int yield,
+static int store_sqlite_index_batch(struct store_sqlite *st, const int64_t *ids, const int *todo, size_t n, int yield,
                                     size_t *examined, size_t *indexed)
 {
 	int64_t deadline = timeutil_monotonic_ms() + STORE_INDEX_STEP_MS;
@@ -276,7 +276,7 @@ static int store_sqlite_index_batch(struct store *st, const int64_t *ids, const 
 	return 0;
 }
 
-int store_sqlite_index_step(struct store *st, int yield)
+int store_sqlite_index_step(struct store_sqlite *st, int yield)
 {
 	int64_t ids[STORE_INDEX_STEP];
 	int todo[STORE_INDEX_STEP];

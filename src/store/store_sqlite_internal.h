@@ -26,6 +26,7 @@
 
 #include "msg/msg_summary.h"
 #include "store/store.h"
+#include "store/store_backend.h"
 
 #define STORE_DEFAULT_BATCH_MESSAGES 512
 #define STORE_DEFAULT_BATCH_BYTES    ((size_t)64 * 1024 * 1024)
@@ -221,7 +222,8 @@ enum store_rstmt {
 	STORE_RSTMT__COUNT
 };
 
-struct store {
+struct store_sqlite {
+	struct store base; /* first: store_backend.h */
 	char *dir;
 	char *db_path;
 	int lock_fd;
@@ -301,15 +303,15 @@ int store_sqlite_migrate(sqlite3 *db, const char *db_path, const struct store_sq
 void store_sqlite_set_error(char *err, size_t errlen, const char *what, sqlite3 *db);
 
 /* store_sqlite_write.c (writer thread) */
-int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen);
-void store_sqlite_write_finalize(struct store *st);
+int store_sqlite_write_prepare(struct store_sqlite *st, char *err, size_t errlen);
+void store_sqlite_write_finalize(struct store_sqlite *st);
 /*
  * Inserts jobs[0..n) (messages and sessions, in order) in one transaction
  * and sets each job's status/err. A session that fails never fails a
  * message: it fails alone in its savepoint, and if it took the whole
  * transaction down the batch is written again without it.
  */
-void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n);
+void store_sqlite_write_batch(struct store_sqlite *st, struct store_job **jobs, size_t n);
 /*
  * One retention step: deletes at most STORE_RETENTION_STEP of the oldest
  * messages beyond max_messages / max_age_ms, if at least min_excess are,
@@ -317,26 +319,26 @@ void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t 
  * transaction. Returns the larger of the two numbers deleted, -1 on error
  * (logged).
  */
-int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess);
+int store_sqlite_retention_step(struct store_sqlite *st, int64_t now_ms, uint64_t min_excess);
 /* Gives up to STORE_VACUUM_STEP_PAGES free pages back to the file system when many are free. */
-void store_sqlite_vacuum_step(struct store *st);
+void store_sqlite_vacuum_step(struct store_sqlite *st);
 
 /*
  * A change in a batch (STORE_JOB_MARK_READ, STORE_JOB_DELETE_ONE), inside
  * the batch's transaction: sets job->affected; 0, or -1 with *err set.
  */
-int store_sqlite_write_change(struct store *st, struct store_job *job, char **err);
+int store_sqlite_write_change(struct store_sqlite *st, struct store_job *job, char **err);
 /*
  * Starts a bulk delete (STORE_JOB_DELETE_MANY): notes the newest id (newer
  * messages are not deleted) and finds the inbox. 0, or -1 with job->err.
  */
-int store_sqlite_delete_start(struct store *st, struct store_job *job);
+int store_sqlite_delete_start(struct store_sqlite *st, struct store_job *job);
 /*
  * One transaction of a bulk delete: at most STORE_DELETE_STEP messages,
  * added to job->affected. Returns how many were deleted (0: finished), -1
  * on error (job->err set).
  */
-int store_sqlite_delete_step(struct store *st, struct store_job *job);
+int store_sqlite_delete_step(struct store_sqlite *st, struct store_job *job);
 
 /* store_sqlite_index.c (writer thread) */
 /*
@@ -346,54 +348,83 @@ int store_sqlite_delete_step(struct store *st, struct store_job *job);
  * queued. Returns how many messages it looked at; STORE_INDEX_STEP when more
  * may be waiting; -1 on error (logged).
  */
-int store_sqlite_index_step(struct store *st, int yield);
+int store_sqlite_index_step(struct store_sqlite *st, int yield);
 
 /* store_sqlite_read.c (owner thread) */
-void store_sqlite_read_finalize(struct store *st);
+void store_sqlite_read_finalize(struct store_sqlite *st);
 /* The columns every listing reads first, in the order store_sqlite_read_item() takes them. */
 #define STORE_SQLITE_READ_ITEM_COLUMNS                                                                                 \
 	"m.id, m.received_at, m.size, m.mail_from, m.from_json, m.to_json, m.subject, m.read, m.attachments"
 #define STORE_SQLITE_READ_ITEM_NCOLUMNS 9
-sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen);
+sqlite3_stmt *store_sqlite_read_stmt(struct store_sqlite *st, enum store_rstmt which, char *err, size_t errlen);
 void store_sqlite_read_done(sqlite3_stmt *stmt);
-int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen);
+int store_sqlite_read_tx(struct store_sqlite *st, enum store_rstmt which, char *err, size_t errlen);
 void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item);
-int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen);
+int store_sqlite_read_inboxes(struct store_sqlite *st, struct store_list_item *item, char *err, size_t errlen);
 /* Messages not indexed for full text yet (tests wait for 0). */
-int64_t store_sqlite_unindexed(struct store *st);
+int64_t store_sqlite_unindexed(struct store_sqlite *st);
 
 /* store_writer.c */
-int store_writer_start(struct store *st, char *err, size_t errlen);
+int store_writer_start(struct store_sqlite *st, char *err, size_t errlen);
 void store_job_list_push(struct store_job_list *l, struct store_job *job);
 /* Wakes the owner's event loop to run store_run_completions(); any thread. */
-void store_writer_notify(struct store *st);
+void store_writer_notify(struct store_sqlite *st);
 
 /* store_syncer.c */
 /* Durability full: switches the writer's connection to synchronous=NORMAL and starts the syncer. */
-int store_syncer_start(struct store *st, char *err, size_t errlen);
+int store_syncer_start(struct store_sqlite *st, char *err, size_t errlen);
 /* Writer thread: jobs just committed; they reach `done` after the next fdatasync of the WAL. */
-void store_syncer_hand(struct store *st, struct store_job **jobs, size_t n);
+void store_syncer_hand(struct store_sqlite *st, struct store_job **jobs, size_t n);
 /* The error of every job after a failed sync (the store must be reopened). */
 #define STORE_SYNC_FAILED_ERR                                                                                          \
 	"the disk failed to make earlier writes durable (fdatasync failed); nothing is accepted until mailscope is "   \
 	"restarted: check the disk and the kernel log"
 /* Owner thread, after the writer has stopped: syncs what is left and joins the syncer. */
-void store_syncer_stop(struct store *st);
+void store_syncer_stop(struct store_sqlite *st);
 /* WAL pages after which the checkpointer copies the WAL back (SQLite's own default is the same). */
 #define STORE_CHECKPOINT_PAGES 1000
 /* WAL pages after which the writer checkpoints itself: the checkpointer is not keeping up. */
 #define STORE_CHECKPOINT_FORCE_PAGES 16384
 /* Opens the checkpointer's connection, takes checkpoints away from the writer's commits and starts it. */
-int store_checkpointer_start(struct store *st, char *err, size_t errlen);
+int store_checkpointer_start(struct store_sqlite *st, char *err, size_t errlen);
 /* Owner thread, after the writer has stopped: joins the checkpointer. */
-void store_checkpointer_stop(struct store *st);
+void store_checkpointer_stop(struct store_sqlite *st);
 /* Whether a message or a change is queued (sessions alone do not count); any thread. */
-int store_writer_queue_busy(struct store *st);
+int store_writer_queue_busy(struct store_sqlite *st);
 /* Lets the writer commit everything queued, then joins it. */
-void store_writer_stop(struct store *st);
+void store_writer_stop(struct store_sqlite *st);
 
-/* store_common.c */
-void store_common_envelope_clear(struct store_envelope *env);
-void store_common_list_item_clear(struct store_list_item *item);
+/* The backend's side of store.h (store_sqlite_ops.c puts them in its ops table). */
+struct store_sqlite *store_sqlite_open(const struct store_options *opt, char *err, size_t errlen);
+void store_sqlite_close(struct store_sqlite *st);
+void store_sqlite_submit(struct store_sqlite *st, struct store_message *m, store_done_fn done, void *arg);
+int store_sqlite_completion_fd(const struct store_sqlite *st);
+void store_sqlite_run_completions(struct store_sqlite *st);
+void store_sqlite_submit_session(struct store_sqlite *st, struct store_session *s);
+int store_sqlite_list_messages(struct store_sqlite *st, const struct store_query *q, struct store_list *out, char *err,
+                               size_t errlen);
+int store_sqlite_get_info(struct store_sqlite *st, uint64_t id, struct store_message_info *out, char *err,
+                          size_t errlen);
+int store_sqlite_get_raw(struct store_sqlite *st, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen);
+int store_sqlite_latest_id(struct store_sqlite *st, uint64_t *id, char *err, size_t errlen);
+int64_t store_sqlite_count(struct store_sqlite *st);
+int store_sqlite_list_sessions(struct store_sqlite *st, const struct store_session_query *q,
+                               struct store_session_list *out, char *err, size_t errlen);
+int store_sqlite_get_session(struct store_sqlite *st, uint64_t id, struct store_session *out, char *err, size_t errlen);
+int store_sqlite_session_messages(struct store_sqlite *st, uint64_t id, uint64_t **ids, size_t *n, char *err,
+                                  size_t errlen);
+int store_sqlite_list_inboxes(struct store_sqlite *st, size_t limit, struct store_inbox_list *out, char *err,
+                              size_t errlen);
+int store_sqlite_search(struct store_sqlite *st, const char *q, const struct store_query *paging,
+                        struct store_list *out, char *err, size_t errlen);
+void store_sqlite_delete_message(struct store_sqlite *st, uint64_t id, store_change_fn done, void *arg);
+void store_sqlite_delete_messages(struct store_sqlite *st, const char *inbox, store_change_fn done, void *arg);
+void store_sqlite_mark_read(struct store_sqlite *st, uint64_t id, int read);
+
+/* Tests reach the SQLite store's counters and hooks through this (a store opened with the SQLite backend only). */
+static inline struct store_sqlite *store_sqlite_of(struct store *st)
+{
+	return (struct store_sqlite *)st;
+}
 
 #endif

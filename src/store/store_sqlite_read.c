@@ -99,7 +99,7 @@ static const char *const store_sqlite_read_sql[STORE_RSTMT__COUNT] = {
                                   " AND attachments IS NULL",
 };
 
-void store_sqlite_read_finalize(struct store *st)
+void store_sqlite_read_finalize(struct store_sqlite *st)
 {
 	for (int i = 0; i < STORE_RSTMT__COUNT; i++) {
 		sqlite3_finalize(st->rstmt[i]);
@@ -107,7 +107,7 @@ void store_sqlite_read_finalize(struct store *st)
 	}
 }
 
-sqlite3_stmt *store_sqlite_read_stmt(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+sqlite3_stmt *store_sqlite_read_stmt(struct store_sqlite *st, enum store_rstmt which, char *err, size_t errlen)
 {
 	if (st->rstmt[which] == NULL &&
 	    sqlite3_prepare_v3(st->rdb, store_sqlite_read_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st->rstmt[which],
@@ -125,7 +125,7 @@ void store_sqlite_read_done(sqlite3_stmt *stmt)
 }
 
 /* BEGIN and COMMIT of a read transaction: everything between sees one snapshot. */
-int store_sqlite_read_tx(struct store *st, enum store_rstmt which, char *err, size_t errlen)
+int store_sqlite_read_tx(struct store_sqlite *st, enum store_rstmt which, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, which, err, errlen);
 	if (stmt == NULL)
@@ -164,7 +164,7 @@ void store_sqlite_read_item(sqlite3_stmt *stmt, struct store_list_item *item)
 		item->to_json = xstrdup("[]");
 }
 
-int store_sqlite_read_inboxes(struct store *st, struct store_list_item *item, char *err, size_t errlen)
+int store_sqlite_read_inboxes(struct store_sqlite *st, struct store_list_item *item, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOXES_OF, err, errlen);
 	if (stmt == NULL)
@@ -204,8 +204,8 @@ static sqlite3_int64 store_sqlite_read_limit(size_t limit)
 	return limit == 0 || limit > (size_t)INT64_MAX ? -1 : (sqlite3_int64)limit;
 }
 
-static int store_sqlite_read_list(struct store *st, const struct store_query *q, struct store_list *out, char *err,
-                                  size_t errlen)
+static int store_sqlite_read_list(struct store_sqlite *st, const struct store_query *q, struct store_list *out,
+                                  char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	sqlite3_int64 limit = store_sqlite_read_limit(q->limit);
@@ -263,7 +263,8 @@ static int store_sqlite_read_list(struct store *st, const struct store_query *q,
 	return 0;
 }
 
-int store_list_messages(struct store *st, const struct store_query *q, struct store_list *out, char *err, size_t errlen)
+int store_sqlite_list_messages(struct store_sqlite *st, const struct store_query *q, struct store_list *out, char *err,
+                               size_t errlen)
 {
 	static const struct store_query everything = {NULL, 0, 0, 0};
 	memset(out, 0, sizeof *out);
@@ -277,7 +278,7 @@ int store_list_messages(struct store *st, const struct store_query *q, struct st
 	return ret;
 }
 
-static int store_sqlite_read_rcpts(struct store *st, struct store_message_info *info, char *err, size_t errlen)
+static int store_sqlite_read_rcpts(struct store_sqlite *st, struct store_message_info *info, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_RCPTS, err, errlen);
 	if (stmt == NULL)
@@ -303,7 +304,7 @@ static int store_sqlite_read_rcpts(struct store *st, struct store_message_info *
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_message_info *out, char *err,
+static int store_sqlite_read_info(struct store_sqlite *st, uint64_t id, struct store_message_info *out, char *err,
                                   size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INFO, err, errlen);
@@ -356,7 +357,8 @@ static int store_sqlite_read_info(struct store *st, uint64_t id, struct store_me
 	return 0;
 }
 
-int store_get_info(struct store *st, uint64_t id, struct store_message_info *out, char *err, size_t errlen)
+int store_sqlite_get_info(struct store_sqlite *st, uint64_t id, struct store_message_info *out, char *err,
+                          size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	out->date_ms = INT64_MIN;
@@ -370,7 +372,7 @@ int store_get_info(struct store *st, uint64_t id, struct store_message_info *out
 	return ret;
 }
 
-int store_get_raw(struct store *st, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
+int store_sqlite_get_raw(struct store_sqlite *st, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen)
 {
 	*data = NULL;
 	*len = 0;
@@ -391,7 +393,7 @@ int store_get_raw(struct store *st, uint64_t id, uint8_t **data, size_t *len, ch
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
 }
 
-int store_latest_id(struct store *st, uint64_t *id, char *err, size_t errlen)
+int store_sqlite_latest_id(struct store_sqlite *st, uint64_t *id, char *err, size_t errlen)
 {
 	*id = 0;
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_LATEST, err, errlen);
@@ -410,7 +412,7 @@ int store_latest_id(struct store *st, uint64_t *id, char *err, size_t errlen)
 	return ret;
 }
 
-int64_t store_count(struct store *st)
+int64_t store_sqlite_count(struct store_sqlite *st)
 {
 	char err[8];
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_COUNT_ALL, err, sizeof err);
@@ -450,7 +452,7 @@ static void store_sqlite_read_session(sqlite3_stmt *stmt, struct store_session *
 }
 
 /* A session's diagnostic codes, each once, in byte order. */
-static int store_sqlite_read_session_codes(struct store *st, struct store_session *s, char *err, size_t errlen)
+static int store_sqlite_read_session_codes(struct store_sqlite *st, struct store_session *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_SESSION_CODES, err, errlen);
 	if (stmt == NULL)
@@ -483,7 +485,7 @@ static void store_sqlite_read_session_bind(sqlite3_stmt *stmt, const struct stor
 	sqlite3_bind_int64(stmt, 4, store_sqlite_read_limit(q->limit));
 }
 
-static int store_sqlite_read_session_list(struct store *st, const struct store_session_query *q,
+static int store_sqlite_read_session_list(struct store_sqlite *st, const struct store_session_query *q,
                                           struct store_session_list *out, char *err, size_t errlen)
 {
 	/* Filters: bit 0 client, bit 1 code. */
@@ -538,8 +540,8 @@ static int store_sqlite_read_session_list(struct store *st, const struct store_s
 	return 0;
 }
 
-int store_list_sessions(struct store *st, const struct store_session_query *q, struct store_session_list *out,
-                        char *err, size_t errlen)
+int store_sqlite_list_sessions(struct store_sqlite *st, const struct store_session_query *q,
+                               struct store_session_list *out, char *err, size_t errlen)
 {
 	static const struct store_session_query everything = {NULL, NULL, 0, 0};
 	memset(out, 0, sizeof *out);
@@ -553,7 +555,7 @@ int store_list_sessions(struct store *st, const struct store_session_query *q, s
 	return ret;
 }
 
-static int store_sqlite_read_session_get(struct store *st, uint64_t id, struct store_session *out, char *err,
+static int store_sqlite_read_session_get(struct store_sqlite *st, uint64_t id, struct store_session *out, char *err,
                                          size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_SESSION_GET, err, errlen);
@@ -577,7 +579,7 @@ static int store_sqlite_read_session_get(struct store *st, uint64_t id, struct s
 	return store_sqlite_read_session_codes(st, out, err, errlen);
 }
 
-int store_get_session(struct store *st, uint64_t id, struct store_session *out, char *err, size_t errlen)
+int store_sqlite_get_session(struct store_sqlite *st, uint64_t id, struct store_session *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (id > (uint64_t)INT64_MAX)
@@ -592,7 +594,8 @@ int store_get_session(struct store *st, uint64_t id, struct store_session *out, 
 	return ret;
 }
 
-int store_session_messages(struct store *st, uint64_t id, uint64_t **ids, size_t *n, char *err, size_t errlen)
+int store_sqlite_session_messages(struct store_sqlite *st, uint64_t id, uint64_t **ids, size_t *n, char *err,
+                                  size_t errlen)
 {
 	*ids = NULL;
 	*n = 0;
@@ -653,7 +656,7 @@ static int store_sqlite_read_seen_cmp(const void *a, const void *b)
  * it met enough within STORE_INBOX_SCAN_ROWS rows or met them all, 0 when
  * the caller must sort instead, -1 on error.
  */
-static int store_sqlite_read_inbox_scan(struct store *st, size_t want, int64_t total,
+static int store_sqlite_read_inbox_scan(struct store_sqlite *st, size_t want, int64_t total,
                                         struct store_sqlite_read_seen *seen, size_t *nseen, char *err, size_t errlen)
 {
 	/* An open-addressing set of the inbox ids met, at most half full. */
@@ -696,7 +699,7 @@ static int store_sqlite_read_inbox_scan(struct store *st, size_t want, int64_t t
 	return ret;
 }
 
-static int store_sqlite_read_inbox_add(struct store *st, struct store_inbox_list *out, size_t *cap, int64_t id,
+static int store_sqlite_read_inbox_add(struct store_sqlite *st, struct store_inbox_list *out, size_t *cap, int64_t id,
                                        char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_GET, err, errlen);
@@ -719,7 +722,7 @@ static int store_sqlite_read_inbox_add(struct store *st, struct store_inbox_list
 	return 0;
 }
 
-static int store_sqlite_read_inbox_list(struct store *st, size_t limit, struct store_inbox_list *out, char *err,
+static int store_sqlite_read_inbox_list(struct store_sqlite *st, size_t limit, struct store_inbox_list *out, char *err,
                                         size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_COUNT, err, errlen);
@@ -768,7 +771,8 @@ static int store_sqlite_read_inbox_list(struct store *st, size_t limit, struct s
 	return 0;
 }
 
-int store_list_inboxes(struct store *st, size_t limit, struct store_inbox_list *out, char *err, size_t errlen)
+int store_sqlite_list_inboxes(struct store_sqlite *st, size_t limit, struct store_inbox_list *out, char *err,
+                              size_t errlen)
 {
 	memset(out, 0, sizeof *out);
 	if (store_sqlite_read_tx(st, STORE_RSTMT_BEGIN, err, errlen) < 0)
@@ -781,7 +785,7 @@ int store_list_inboxes(struct store *st, size_t limit, struct store_inbox_list *
 	return ret;
 }
 
-int64_t store_sqlite_unindexed(struct store *st)
+int64_t store_sqlite_unindexed(struct store_sqlite *st)
 {
 	char err[8];
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_UNINDEXED, err, sizeof err);

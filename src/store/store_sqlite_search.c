@@ -74,7 +74,7 @@ static void store_sqlite_search_text(struct store_sqlite_search_sql *s, const ch
 }
 
 /* Prepares and binds; NULL with err filled on error. */
-static sqlite3_stmt *store_sqlite_search_prepare(struct store *st, struct store_sqlite_search_sql *s, char *err,
+static sqlite3_stmt *store_sqlite_search_prepare(struct store_sqlite *st, struct store_sqlite_search_sql *s, char *err,
                                                  size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -97,7 +97,7 @@ static sqlite3_stmt *store_sqlite_search_prepare(struct store *st, struct store_
 }
 
 /* A single integer from a reader statement bound with one text; *found 0 when there is no row. */
-static int store_sqlite_search_lookup(struct store *st, enum store_rstmt which, const char *arg, int64_t *out,
+static int store_sqlite_search_lookup(struct store_sqlite *st, enum store_rstmt which, const char *arg, int64_t *out,
                                       int *found, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, which, err, errlen);
@@ -163,7 +163,7 @@ struct store_sqlite_search_plan {
 /* The most messages an inbox may hold for it to drive a word search (each of its rows is then probed). */
 #define STORE_SQLITE_SEARCH_PROBE_INBOX 2000
 
-static int store_sqlite_search_inbox(struct store *st, const char *address, int64_t *id, int64_t *messages,
+static int store_sqlite_search_inbox(struct store_sqlite *st, const char *address, int64_t *id, int64_t *messages,
                                      int64_t *unread, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_read_stmt(st, STORE_RSTMT_INBOX_ID, err, errlen);
@@ -186,7 +186,8 @@ static int store_sqlite_search_inbox(struct store *st, const char *address, int6
 }
 
 /* Dates: the strictest bounds of all date terms, then id bounds from them and the skew counters. */
-static int store_sqlite_search_dates(struct store *st, struct store_sqlite_search_plan *p, char *err, size_t errlen)
+static int store_sqlite_search_dates(struct store_sqlite *st, struct store_sqlite_search_plan *p, char *err,
+                                     size_t errlen)
 {
 	const struct store_search_query *q = p->q;
 	p->lo = p->safe_lo = 0;
@@ -286,8 +287,9 @@ static void store_sqlite_search_driver(struct store_sqlite_search_plan *p)
  * Looks up inboxes (a positive one that does not exist matches nothing),
  * turns dates into id bounds, builds the FTS5 queries and picks the driver.
  */
-static int store_sqlite_search_plan(struct store *st, const struct store_search_query *q, const char *paging_inbox,
-                                    struct store_sqlite_search_plan *p, char *err, size_t errlen)
+static int store_sqlite_search_plan(struct store_sqlite *st, const struct store_search_query *q,
+                                    const char *paging_inbox, struct store_sqlite_search_plan *p, char *err,
+                                    size_t errlen)
 {
 	memset(p, 0, sizeof *p);
 	p->q = q;
@@ -518,8 +520,8 @@ static void store_sqlite_search_build(struct store_sqlite_search_sql *s, struct 
 }
 
 /* Runs a count(*) statement. */
-static int store_sqlite_search_count(struct store *st, struct store_sqlite_search_sql *s, int64_t *total, char *err,
-                                     size_t errlen)
+static int store_sqlite_search_count(struct store_sqlite *st, struct store_sqlite_search_sql *s, int64_t *total,
+                                     char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = store_sqlite_search_prepare(st, s, err, errlen);
 	if (stmt == NULL)
@@ -534,8 +536,8 @@ static int store_sqlite_search_count(struct store *st, struct store_sqlite_searc
 }
 
 /* At most cap rows of messages with id < bound (below) or id >= bound. */
-static int store_sqlite_search_capped(struct store *st, int below, int64_t bound, int64_t cap, int64_t *n, char *err,
-                                      size_t errlen)
+static int store_sqlite_search_capped(struct store_sqlite *st, int below, int64_t bound, int64_t cap, int64_t *n,
+                                      char *err, size_t errlen)
 {
 	struct store_sqlite_search_sql c = {0};
 	buf_init(&c.sql);
@@ -554,7 +556,7 @@ static int store_sqlite_search_capped(struct store *st, int below, int64_t bound
  * so when the rest is smaller, count the rest (at most half the messages)
  * and take it from the counter.
  */
-static int store_sqlite_search_range(struct store *st, const struct store_sqlite_search_plan *p,
+static int store_sqlite_search_range(struct store_sqlite *st, const struct store_sqlite_search_plan *p,
                                      struct store_sqlite_search_sql *range, int64_t messages, int64_t *total, char *err,
                                      size_t errlen)
 {
@@ -570,7 +572,7 @@ static int store_sqlite_search_range(struct store *st, const struct store_sqlite
 	return store_sqlite_search_count(st, range, total, err, errlen);
 }
 
-static int store_sqlite_search_total(struct store *st, struct store_sqlite_search_plan *p,
+static int store_sqlite_search_total(struct store_sqlite *st, struct store_sqlite_search_plan *p,
                                      const struct store_query *paging, int64_t *total, char *err, size_t errlen)
 {
 	struct store_sqlite_search_sql s = {0};
@@ -619,7 +621,7 @@ static int store_sqlite_search_total(struct store *st, struct store_sqlite_searc
 	return ret;
 }
 
-static int store_sqlite_search_page(struct store *st, struct store_sqlite_search_plan *p,
+static int store_sqlite_search_page(struct store_sqlite *st, struct store_sqlite_search_plan *p,
                                     const struct store_query *paging, struct store_list *out, char *err, size_t errlen)
 {
 	struct store_sqlite_search_sql s = {0};
@@ -652,7 +654,7 @@ static int store_sqlite_search_page(struct store *st, struct store_sqlite_search
 	return 0;
 }
 
-static int store_sqlite_search_run(struct store *st, const struct store_search_query *q,
+static int store_sqlite_search_run(struct store_sqlite *st, const struct store_search_query *q,
                                    const struct store_query *paging, struct store_list *out, char *err, size_t errlen)
 {
 	struct store_sqlite_search_plan p;
@@ -666,8 +668,8 @@ static int store_sqlite_search_run(struct store *st, const struct store_search_q
 	return ret;
 }
 
-int store_search(struct store *st, const char *q, const struct store_query *paging, struct store_list *out, char *err,
-                 size_t errlen)
+int store_sqlite_search(struct store_sqlite *st, const char *q, const struct store_query *paging,
+                        struct store_list *out, char *err, size_t errlen)
 {
 	static const struct store_query everything = {NULL, 0, 0, 0};
 	memset(out, 0, sizeof *out);

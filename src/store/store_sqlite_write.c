@@ -123,7 +123,7 @@ static const char *const store_sqlite_write_sql[STORE_WSTMT__COUNT] = {
         [STORE_WSTMT_INDEX_DONE] = "UPDATE messages SET attachments = ?2 WHERE id = ?1",
 };
 
-int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen)
+int store_sqlite_write_prepare(struct store_sqlite *st, char *err, size_t errlen)
 {
 	for (int i = 0; i < STORE_WSTMT__COUNT; i++) {
 		if (sqlite3_prepare_v3(st->wdb, store_sqlite_write_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->wstmt[i],
@@ -137,7 +137,7 @@ int store_sqlite_write_prepare(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-void store_sqlite_write_finalize(struct store *st)
+void store_sqlite_write_finalize(struct store_sqlite *st)
 {
 	for (int i = 0; i < STORE_WSTMT__COUNT; i++) {
 		sqlite3_finalize(st->wstmt[i]);
@@ -146,7 +146,7 @@ void store_sqlite_write_finalize(struct store *st)
 }
 
 /* Steps a statement that returns no rows and resets it; the result code of the step. */
-static int store_sqlite_write_run(struct store *st, enum store_wstmt which)
+static int store_sqlite_write_run(struct store_sqlite *st, enum store_wstmt which)
 {
 	sqlite3_stmt *stmt = st->wstmt[which];
 	int rc = sqlite3_step(stmt);
@@ -163,12 +163,12 @@ static void store_sqlite_write_bind_text(sqlite3_stmt *stmt, int i, const char *
 }
 
 /* The error of the last failed call, copied before a reset can replace it. */
-static char *store_sqlite_write_error(struct store *st, const char *what)
+static char *store_sqlite_write_error(struct store_sqlite *st, const char *what)
 {
 	return xasprintf("%s: %s", what, sqlite3_errmsg(st->wdb));
 }
 
-static int store_sqlite_write_message_row(struct store *st, const struct store_job *job, char **err)
+static int store_sqlite_write_message_row(struct store_sqlite *st, const struct store_job *job, char **err)
 {
 	const struct store_message *m = job->m;
 	const struct store_envelope *env = &m->env;
@@ -231,7 +231,7 @@ static int store_sqlite_write_message_row(struct store *st, const struct store_j
 }
 
 /* The id of the inbox of key, created when it is new; -1 on error. */
-static int64_t store_sqlite_write_inbox(struct store *st, const char *key, char **err)
+static int64_t store_sqlite_write_inbox(struct store_sqlite *st, const char *key, char **err)
 {
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_FIND_INBOX];
 	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -258,7 +258,7 @@ static int64_t store_sqlite_write_inbox(struct store *st, const char *key, char 
  * Every RCPT becomes a message_rcpts row in order; each distinct inbox
  * gets one message_inboxes link (a message to a@x twice is listed once).
  */
-static int store_sqlite_write_rcpts(struct store *st, const struct store_message *m, char **err)
+static int store_sqlite_write_rcpts(struct store_sqlite *st, const struct store_message *m, char **err)
 {
 	const struct store_envelope *env = &m->env;
 	int64_t *linked = xmalloc((env->nrcpts ? env->nrcpts : 1) * sizeof *linked);
@@ -310,7 +310,7 @@ static int store_sqlite_write_rcpts(struct store *st, const struct store_message
 }
 
 /* One session's rows: the session, its transcript, its codes. */
-static int store_sqlite_write_session_rows(struct store *st, const struct store_session *ss, char **err)
+static int store_sqlite_write_session_rows(struct store_sqlite *st, const struct store_session *ss, char **err)
 {
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INSERT_SESSION];
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)ss->id);
@@ -384,13 +384,13 @@ static void store_sqlite_write_lose_sessions(struct store_job **jobs, size_t n, 
 }
 
 /* Did the last statement fail for want of space (a full disk, or SQLite's own size limits)? */
-static int store_sqlite_write_no_space(struct store *st)
+static int store_sqlite_write_no_space(struct store_sqlite *st)
 {
 	return (sqlite3_extended_errcode(st->wdb) & 0xff) == SQLITE_FULL;
 }
 
 /* Marks every job of the batch that has not failed on its own as failed with why. */
-static void store_sqlite_write_fail_all(struct store *st, struct store_job **jobs, size_t n, const char *why)
+static void store_sqlite_write_fail_all(struct store_sqlite *st, struct store_job **jobs, size_t n, const char *why)
 {
 	size_t failed = 0, changes = 0;
 	int no_space = store_sqlite_write_no_space(st);
@@ -417,7 +417,7 @@ static void store_sqlite_write_fail_all(struct store *st, struct store_job **job
 }
 
 /* As store_sqlite_write_fail_all(), with why taken from the connection's last error. */
-static void store_sqlite_write_fail_all_db(struct store *st, struct store_job **jobs, size_t n, const char *what)
+static void store_sqlite_write_fail_all_db(struct store_sqlite *st, struct store_job **jobs, size_t n, const char *what)
 {
 	char *why = store_sqlite_write_error(st, what);
 	store_sqlite_write_fail_all(st, jobs, n, why);
@@ -444,7 +444,7 @@ static void store_sqlite_write_log_failure(const struct store_job *job, const ch
 }
 
 /* One job's rows, inside its savepoint. */
-static int store_sqlite_write_job(struct store *st, struct store_job *job, char **err)
+static int store_sqlite_write_job(struct store_sqlite *st, struct store_job *job, char **err)
 {
 	switch (job->kind) {
 	case STORE_JOB_MESSAGE:
@@ -465,7 +465,7 @@ static int store_sqlite_write_job(struct store *st, struct store_job *job, char 
  * a session took the whole transaction down (that session is marked lost
  * and the caller tries again); 0 when every job is decided.
  */
-static int store_sqlite_write_try(struct store *st, struct store_job **jobs, size_t n)
+static int store_sqlite_write_try(struct store_sqlite *st, struct store_job **jobs, size_t n)
 {
 	if (store_sqlite_write_run(st, STORE_WSTMT_BEGIN) != SQLITE_DONE) {
 		store_sqlite_write_fail_all_db(st, jobs, n, "cannot start a transaction");
@@ -528,7 +528,7 @@ static int store_sqlite_write_try(struct store *st, struct store_job **jobs, siz
 	return 0;
 }
 
-void store_sqlite_write_batch(struct store *st, struct store_job **jobs, size_t n)
+void store_sqlite_write_batch(struct store_sqlite *st, struct store_job **jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		jobs[i]->status = 1; /* not decided yet */
@@ -560,7 +560,7 @@ static const struct store_sqlite_write_kind store_sqlite_write_sessions = {STORE
  * over a limit. Both limits cut a prefix of the id order, so the larger
  * cut serves both and is still at most one step long.
  */
-static int store_sqlite_write_retention_cut(struct store *st, const struct store_sqlite_write_kind *kind,
+static int store_sqlite_write_retention_cut(struct store_sqlite *st, const struct store_sqlite_write_kind *kind,
                                             int64_t now_ms, uint64_t min_excess, int64_t *cut)
 {
 	*cut = -1;
@@ -609,7 +609,7 @@ static int store_sqlite_write_retention_cut(struct store *st, const struct store
  * (sqlite3_changes() counts the statement's own rows, not its triggers').
  * -1 on error, with *err set when err is not NULL, else logged.
  */
-static int store_sqlite_write_delete(struct store *st, const enum store_wstmt *deletes, size_t n, int64_t arg,
+static int store_sqlite_write_delete(struct store_sqlite *st, const enum store_wstmt *deletes, size_t n, int64_t arg,
                                      int *deleted, char **err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -647,7 +647,7 @@ static const enum store_wstmt store_sqlite_write_one_deletes[] = {
 };
 #define STORE_SQLITE_WRITE_NDELETES (sizeof store_sqlite_write_one_deletes / sizeof store_sqlite_write_one_deletes[0])
 
-int store_sqlite_write_change(struct store *st, struct store_job *job, char **err)
+int store_sqlite_write_change(struct store_sqlite *st, struct store_job *job, char **err)
 {
 	job->affected = 0;
 	/* Ids above INT64_MAX cannot be stored: such a message does not exist. */
@@ -673,7 +673,7 @@ int store_sqlite_write_change(struct store *st, struct store_job *job, char **er
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_sqlite_delete_start(struct store *st, struct store_job *job)
+int store_sqlite_delete_start(struct store_sqlite *st, struct store_job *job)
 {
 	job->affected = 0;
 	job->step = STORE_DELETE_STEP;
@@ -700,7 +700,7 @@ int store_sqlite_delete_start(struct store *st, struct store_job *job)
 }
 
 /* Up to STORE_DELETE_STEP ids of the job's inbox, not newer than its cut, newest first. */
-static int store_sqlite_delete_inbox_ids(struct store *st, const struct store_job *job, int64_t *ids, size_t *n)
+static int store_sqlite_delete_inbox_ids(struct store_sqlite *st, const struct store_job *job, int64_t *ids, size_t *n)
 {
 	*n = 0;
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_INBOX_MESSAGES];
@@ -714,7 +714,7 @@ static int store_sqlite_delete_inbox_ids(struct store *st, const struct store_jo
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_sqlite_delete_step(struct store *st, struct store_job *job)
+int store_sqlite_delete_step(struct store_sqlite *st, struct store_job *job)
 {
 	if (job->inbox_id == 0 || job->cut <= 0)
 		return 0;
@@ -781,7 +781,7 @@ int store_sqlite_delete_step(struct store *st, struct store_job *job)
 	return deleted;
 }
 
-int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_excess)
+int store_sqlite_retention_step(struct store_sqlite *st, int64_t now_ms, uint64_t min_excess)
 {
 	if (st->max_messages == 0 && st->max_age_ms == 0)
 		return 0;
@@ -826,7 +826,7 @@ int store_sqlite_retention_step(struct store *st, int64_t now_ms, uint64_t min_e
 	return messages > sessions ? messages : sessions;
 }
 
-void store_sqlite_vacuum_step(struct store *st)
+void store_sqlite_vacuum_step(struct store_sqlite *st)
 {
 	sqlite3_stmt *s = st->wstmt[STORE_WSTMT_FREELIST];
 	int64_t free_pages = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;

@@ -52,7 +52,7 @@
 #include "core/xmalloc.h"
 #include "store/store_sqlite_internal.h"
 
-static int store_syncer_fdatasync(struct store *st)
+static int store_syncer_fdatasync(struct store_sqlite *st)
 {
 	int n = atomic_load(&st->fail_syncs);
 	while (n > 0) {
@@ -81,7 +81,7 @@ static void store_syncer_fail(struct store_job *job)
 
 static void *store_syncer_main(void *arg)
 {
-	struct store *st = arg;
+	struct store_sqlite *st = arg;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
 		while (st->syncing.head == NULL && !st->sync_stopping)
@@ -117,7 +117,7 @@ static void *store_syncer_main(void *arg)
 	return NULL;
 }
 
-int store_syncer_start(struct store *st, char *err, size_t errlen)
+int store_syncer_start(struct store_sqlite *st, char *err, size_t errlen)
 {
 	if (st->durability != STORE_DURABILITY_FULL)
 		return 0;
@@ -150,7 +150,7 @@ int store_syncer_start(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-void store_syncer_hand(struct store *st, struct store_job **jobs, size_t n)
+void store_syncer_hand(struct store_sqlite *st, struct store_job **jobs, size_t n)
 {
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < n; i++)
@@ -159,7 +159,7 @@ void store_syncer_hand(struct store *st, struct store_job **jobs, size_t n)
 	pthread_mutex_unlock(&st->lock);
 }
 
-void store_syncer_stop(struct store *st)
+void store_syncer_stop(struct store_sqlite *st)
 {
 	if (!st->syncer_started)
 		return;
@@ -176,7 +176,7 @@ void store_syncer_stop(struct store *st)
 /* Writer thread, after each commit: SQLite passes the pages now in the WAL. */
 static int store_checkpointer_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	struct store *st = arg;
+	struct store_sqlite *st = arg;
 	if (pages >= STORE_CHECKPOINT_FORCE_PAGES) {
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		return SQLITE_OK;
@@ -194,7 +194,7 @@ static int store_checkpointer_wal_hook(void *arg, sqlite3 *db, const char *name,
 
 static void *store_checkpointer_main(void *arg)
 {
-	struct store *st = arg;
+	struct store_sqlite *st = arg;
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
 		while (!st->ckpt_wanted && !st->ckpt_stopping)
@@ -215,7 +215,7 @@ static void *store_checkpointer_main(void *arg)
 	return NULL;
 }
 
-int store_checkpointer_start(struct store *st, char *err, size_t errlen)
+int store_checkpointer_start(struct store_sqlite *st, char *err, size_t errlen)
 {
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
 	int rc = sqlite3_open_v2(st->db_path, &st->cdb, flags, NULL);
@@ -242,7 +242,7 @@ int store_checkpointer_start(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-void store_checkpointer_stop(struct store *st)
+void store_checkpointer_stop(struct store_sqlite *st)
 {
 	if (!st->checkpointer_started)
 		return;

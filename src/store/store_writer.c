@@ -33,7 +33,6 @@
  * indexing cannot starve under constant load.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -88,54 +87,18 @@ static void store_writer_job_free(struct store_job *job)
 }
 
 /* Wakes the owner's event loop; an eventfd counter never blocks a writer that only adds 1. */
-void store_writer_notify(struct store *st)
+void store_writer_notify(struct store_sqlite *st)
 {
 	uint64_t one = 1;
 	while (write(st->event_fd, &one, sizeof one) < 0 && errno == EINTR)
 		;
 }
 
-static json_t *store_writer_json_string(const char *s)
-{
-	json_t *j = s != NULL ? json_string(s) : NULL;
-	return j != NULL ? j : json_null();
-}
-
-static json_t *store_writer_addr_json(const struct msg_addr *a)
-{
-	json_t *o = json_object();
-	json_object_set_new(o, "name", store_writer_json_string(a->name));
-	json_object_set_new(o, "address", store_writer_json_string(a->address));
-	return o;
-}
-
-static char *store_writer_dump(json_t *j)
-{
-	char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-	json_decref(j);
-	if (s == NULL)
-		abort(); /* jansson only fails to allocate */
-	char *copy = xstrdup(s);
-	free(s);
-	return copy;
-}
-
-static char *store_writer_addrs_json(const struct msg_addr *a, size_t n)
-{
-	json_t *arr = json_array();
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, store_writer_addr_json(&a[i]));
-	return store_writer_dump(arr);
-}
-
 /* The summary columns of a message: parsed here, on the writer, before the transaction. */
 static void store_writer_summarize(struct store_job *job)
 {
 	msg_summary_parse(job->m->raw, job->m->raw_len, &job->sum);
-	const struct msg_summary *s = &job->sum;
-	job->from_json = s->nfrom > 0 ? store_writer_dump(store_writer_addr_json(&s->from[0])) : xstrdup("null");
-	job->to_json = store_writer_addrs_json(s->to, s->nto);
-	job->cc_json = store_writer_addrs_json(s->cc, s->ncc);
+	store_common_summary_json(&job->sum, &job->from_json, &job->to_json, &job->cc_json);
 }
 
 static void store_writer_forget_summary(struct store_job *job)
@@ -155,7 +118,7 @@ static void store_writer_forget_summary(struct store_job *job)
  * queued before it is written, and runs in steps of its own. At least one
  * job when any is pending. batch holds 2 * max_batch_messages.
  */
-static size_t store_writer_take(struct store *st, struct store_job **batch)
+static size_t store_writer_take(struct store_sqlite *st, struct store_job **batch)
 {
 	size_t n = 0, nmessages = 0, nsessions = 0, nchanges = 0, bytes = 0;
 	while (st->pending.head != NULL) {
@@ -194,7 +157,7 @@ static size_t store_writer_take(struct store *st, struct store_job **batch)
  * Hands finished jobs to the owner thread (store_run_completions()): with
  * durability full through the syncer, which makes them durable first.
  */
-static void store_writer_finish(struct store *st, struct store_job **jobs, size_t n)
+static void store_writer_finish(struct store_sqlite *st, struct store_job **jobs, size_t n)
 {
 	if (n == 0)
 		return;
@@ -210,7 +173,7 @@ static void store_writer_finish(struct store *st, struct store_job **jobs, size_
 }
 
 /* Writes a batch; returns how many messages it stored. */
-static size_t store_writer_commit(struct store *st, struct store_job **batch, size_t n)
+static size_t store_writer_commit(struct store_sqlite *st, struct store_job **batch, size_t n)
 {
 	size_t nmessages = 0, stored = 0;
 	if (atomic_load(&st->sync_failed)) {
@@ -286,14 +249,14 @@ static int store_writer_index_idle(const struct store_writer_work *w)
 	return timeutil_monotonic_ms() - w->last_batch_ms >= STORE_INDEX_IDLE_MS;
 }
 
-static int store_writer_work_wanted(struct store *st, const struct store_writer_work *w)
+static int store_writer_work_wanted(struct store_sqlite *st, const struct store_writer_work *w)
 {
 	return w->bulk.head != NULL || w->retention_behind ||
 	       (w->index_behind && !atomic_load(&st->index_paused) && store_writer_index_idle(w));
 }
 
 /* Ends the oldest bulk delete (status 0, or -1 with job->err) and hands it to its callback. */
-static void store_writer_bulk_end(struct store *st, struct store_writer_work *w, int status)
+static void store_writer_bulk_end(struct store_sqlite *st, struct store_writer_work *w, int status)
 {
 	struct store_job *job = w->bulk.head;
 	w->bulk.head = job->next;
@@ -308,7 +271,7 @@ static void store_writer_bulk_end(struct store *st, struct store_writer_work *w,
 	store_writer_finish(st, &job, 1);
 }
 
-static void store_writer_bulk_start(struct store *st, struct store_writer_work *w, struct store_job *job)
+static void store_writer_bulk_start(struct store_sqlite *st, struct store_writer_work *w, struct store_job *job)
 {
 	store_job_list_push(&w->bulk, job);
 	if (store_sqlite_delete_start(st, job) < 0) {
@@ -320,7 +283,7 @@ static void store_writer_bulk_start(struct store *st, struct store_writer_work *
 }
 
 /* One step of the oldest bulk delete. */
-static void store_writer_bulk_step(struct store *st, struct store_writer_work *w)
+static void store_writer_bulk_step(struct store_sqlite *st, struct store_writer_work *w)
 {
 	struct store_job *job = w->bulk.head;
 	if (job->status == -1) {
@@ -335,7 +298,7 @@ static void store_writer_bulk_step(struct store *st, struct store_writer_work *w
 }
 
 /* The store is closing: bulk deletes not finished are answered with what they did. */
-static void store_writer_bulk_abandon(struct store *st, struct store_writer_work *w)
+static void store_writer_bulk_abandon(struct store_sqlite *st, struct store_writer_work *w)
 {
 	while (w->bulk.head != NULL) {
 		struct store_job *job = w->bulk.head;
@@ -346,7 +309,7 @@ static void store_writer_bulk_abandon(struct store *st, struct store_writer_work
 	}
 }
 
-static void store_writer_index_step(struct store *st, struct store_writer_work *w, int yield)
+static void store_writer_index_step(struct store_sqlite *st, struct store_writer_work *w, int yield)
 {
 	if (atomic_load(&st->index_paused))
 		return;
@@ -355,7 +318,7 @@ static void store_writer_index_step(struct store *st, struct store_writer_work *
 	w->index_behind = n >= STORE_INDEX_STEP;
 }
 
-int store_writer_queue_busy(struct store *st)
+int store_writer_queue_busy(struct store_sqlite *st)
 {
 	pthread_mutex_lock(&st->lock);
 	int busy = st->pending.n > 0 || st->pending.nchanges > 0;
@@ -364,7 +327,7 @@ int store_writer_queue_busy(struct store *st)
 }
 
 /* Waits on `wake` until deadline (monotonic ms) at the latest; called with the lock held. */
-static void store_writer_wait(struct store *st, int64_t deadline_ms)
+static void store_writer_wait(struct store_sqlite *st, int64_t deadline_ms)
 {
 	struct timespec ts = {
 	        .tv_sec = (time_t)(deadline_ms / 1000),
@@ -386,7 +349,7 @@ static void store_writer_wait(struct store *st, int64_t deadline_ms)
  * that) does a session wake it. A wake-up per session would have the writer
  * take the next message alone, in a small batch, instead of with the others.
  */
-static int store_writer_due(struct store *st, int64_t next_tick, int64_t settle_ms, int64_t *until)
+static int store_writer_due(struct store_sqlite *st, int64_t next_tick, int64_t settle_ms, int64_t *until)
 {
 	st->writer_asleep = 0;
 	if (st->stopping || st->pending.n > 0 || st->pending.nchanges > 0)
@@ -417,7 +380,7 @@ static int store_writer_due(struct store *st, int64_t next_tick, int64_t settle_
  * most wanted work. On the tick, busy or not: retention, free pages and
  * one index step.
  */
-static void store_writer_background(struct store *st, struct store_writer_work *w, int batch, int64_t *next_tick)
+static void store_writer_background(struct store_sqlite *st, struct store_writer_work *w, int batch, int64_t *next_tick)
 {
 	int tick = timeutil_monotonic_ms() >= *next_tick;
 	if (batch) {
@@ -444,7 +407,7 @@ static void store_writer_background(struct store *st, struct store_writer_work *
 
 static void *store_writer_main(void *arg)
 {
-	struct store *st = arg;
+	struct store_sqlite *st = arg;
 	struct store_job **batch = xmalloc(2 * st->max_batch_messages * sizeof *batch);
 	int64_t next_tick = timeutil_monotonic_ms() + STORE_IDLE_TICK_MS;
 	int64_t settle = 0; /* see store_writer_due() */
@@ -486,7 +449,7 @@ static void *store_writer_main(void *arg)
 	return NULL;
 }
 
-int store_writer_start(struct store *st, char *err, size_t errlen)
+int store_writer_start(struct store_sqlite *st, char *err, size_t errlen)
 {
 	st->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (st->event_fd < 0) {
@@ -509,7 +472,7 @@ int store_writer_start(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-static int store_writer_done_empty(struct store *st)
+static int store_writer_done_empty(struct store_sqlite *st)
 {
 	pthread_mutex_lock(&st->lock);
 	int empty = st->done.head == NULL;
@@ -517,7 +480,7 @@ static int store_writer_done_empty(struct store *st)
 	return empty;
 }
 
-void store_writer_stop(struct store *st)
+void store_writer_stop(struct store_sqlite *st)
 {
 	st->closing = 1;
 	if (st->writer_started) {
@@ -533,13 +496,13 @@ void store_writer_stop(struct store *st)
 	store_checkpointer_stop(st);
 	/* A callback may submit again; such a message fails at once and lands on `done` too. */
 	while (!store_writer_done_empty(st))
-		store_run_completions(st);
+		store_sqlite_run_completions(st);
 	if (st->event_fd >= 0)
 		close(st->event_fd);
 	st->event_fd = -1;
 }
 
-void store_submit(struct store *st, struct store_message *m, store_done_fn done, void *arg)
+void store_sqlite_submit(struct store_sqlite *st, struct store_message *m, store_done_fn done, void *arg)
 {
 	struct store_job *job = xcalloc(1, sizeof *job);
 	job->kind = STORE_JOB_MESSAGE;
@@ -562,7 +525,7 @@ void store_submit(struct store *st, struct store_message *m, store_done_fn done,
 	pthread_mutex_unlock(&st->lock);
 }
 
-void store_submit_session(struct store *st, struct store_session *s)
+void store_sqlite_submit_session(struct store_sqlite *st, struct store_session *s)
 {
 	if (s == NULL)
 		return;
@@ -591,7 +554,7 @@ void store_submit_session(struct store *st, struct store_session *s)
 }
 
 /* Queues a change behind everything submitted before it; when closing, it fails at once (marks: dropped). */
-static void store_writer_submit_change(struct store *st, struct store_job *job)
+static void store_writer_submit_change(struct store_sqlite *st, struct store_job *job)
 {
 	job->status = 1;
 	job->sum.date_ms = INT64_MIN;
@@ -614,7 +577,7 @@ static void store_writer_submit_change(struct store *st, struct store_job *job)
 	pthread_mutex_unlock(&st->lock);
 }
 
-void store_delete_message(struct store *st, uint64_t id, store_change_fn done, void *arg)
+void store_sqlite_delete_message(struct store_sqlite *st, uint64_t id, store_change_fn done, void *arg)
 {
 	struct store_job *job = xcalloc(1, sizeof *job);
 	job->kind = STORE_JOB_DELETE_ONE;
@@ -624,7 +587,7 @@ void store_delete_message(struct store *st, uint64_t id, store_change_fn done, v
 	store_writer_submit_change(st, job);
 }
 
-void store_delete_messages(struct store *st, const char *inbox, store_change_fn done, void *arg)
+void store_sqlite_delete_messages(struct store_sqlite *st, const char *inbox, store_change_fn done, void *arg)
 {
 	struct store_job *job = xcalloc(1, sizeof *job);
 	job->kind = STORE_JOB_DELETE_MANY;
@@ -634,7 +597,7 @@ void store_delete_messages(struct store *st, const char *inbox, store_change_fn 
 	store_writer_submit_change(st, job);
 }
 
-void store_mark_read(struct store *st, uint64_t id, int read)
+void store_sqlite_mark_read(struct store_sqlite *st, uint64_t id, int read)
 {
 	struct store_job *job = xcalloc(1, sizeof *job);
 	job->kind = STORE_JOB_MARK_READ;
@@ -643,12 +606,12 @@ void store_mark_read(struct store *st, uint64_t id, int read)
 	store_writer_submit_change(st, job);
 }
 
-int store_completion_fd(const struct store *st)
+int store_sqlite_completion_fd(const struct store_sqlite *st)
 {
 	return st->event_fd;
 }
 
-void store_run_completions(struct store *st)
+void store_sqlite_run_completions(struct store_sqlite *st)
 {
 	/* Read first, then take the list: a batch added after the take bumps the counter again. */
 	uint64_t count;

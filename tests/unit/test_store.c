@@ -113,7 +113,7 @@ static void test_submit_many(void **state)
 		assert_int_equal(t.status[i], 0);
 	}
 	assert_int_equal(store_count(st), N);
-	uint64_t batches = atomic_load(&st->stat_batches);
+	uint64_t batches = atomic_load(&store_sqlite_of(st)->stat_batches);
 	assert_true(batches >= N / STORE_DEFAULT_BATCH_MESSAGES);
 	print_message("      %d messages submitted at once went in %" PRIu64 " transaction(s)\n", N, batches);
 	store_close(st);
@@ -735,7 +735,7 @@ static void test_failed_commit_is_not_acknowledged(void **state)
 	struct store *st = test_open(d->data, 0, 0);
 	struct tally t;
 	tally_init(&t, 64);
-	atomic_store(&st->fail_commits, 1000);
+	atomic_store(&store_sqlite_of(st)->fail_commits, 1000);
 	uint64_t ids[20];
 	test_submit_simple(st, &t, 20, "c@x.org", ids);
 	test_wait(st, &t, 20);
@@ -752,7 +752,7 @@ static void test_failed_commit_is_not_acknowledged(void **state)
 	uint64_t latest;
 	assert_int_equal(store_latest_id(st, &latest, err, sizeof err), 1);
 
-	atomic_store(&st->fail_commits, 0);
+	atomic_store(&store_sqlite_of(st)->fail_commits, 0);
 	tally_free(&t);
 	tally_init(&t, 64);
 	test_submit_simple(st, &t, 5, "c@x.org", NULL);
@@ -774,15 +774,15 @@ static void test_failed_sync_stops_acknowledging(void **state)
 {
 	struct test_dir *d = *state;
 	struct store *st = test_open(d->data, 0, 0);
-	assert_true(st->sync_fd >= 0); /* durability full runs the syncer */
+	assert_true(store_sqlite_of(st)->sync_fd >= 0); /* durability full runs the syncer */
 	struct tally t;
 	tally_init(&t, 64);
 	test_submit_simple(st, &t, 3, "s@x.org", NULL);
 	test_wait(st, &t, 3);
 	assert_int_equal(t.ok, 3);
-	assert_true(atomic_load(&st->stat_syncs) >= 1);
+	assert_true(atomic_load(&store_sqlite_of(st)->stat_syncs) >= 1);
 
-	atomic_store(&st->fail_syncs, 1);
+	atomic_store(&store_sqlite_of(st)->fail_syncs, 1);
 	tally_free(&t);
 	tally_init(&t, 64);
 	test_submit_simple(st, &t, 4, "s@x.org", NULL);
@@ -834,9 +834,9 @@ static void test_checkpoints_off_the_writer(void **state)
 		test_wait(st, &t, (size_t)(round + 1) * 50);
 	}
 	assert_int_equal(t.ok, 2000);
-	for (int i = 0; i < 200 && atomic_load(&st->stat_checkpoints) == 0; i++)
+	for (int i = 0; i < 200 && atomic_load(&store_sqlite_of(st)->stat_checkpoints) == 0; i++)
 		usleep(10000);
-	assert_true(atomic_load(&st->stat_checkpoints) >= 1);
+	assert_true(atomic_load(&store_sqlite_of(st)->stat_checkpoints) >= 1);
 	struct stat after;
 	assert_int_equal(stat(db, &after), 0);
 	assert_true(after.st_size > before.st_size); /* pages copied back while the store is open */
@@ -852,13 +852,13 @@ static void test_normal_durability_has_no_syncer(void **state)
 	char err[512];
 	struct store *st = store_open(&opt, err, sizeof err);
 	assert_non_null(st);
-	assert_int_equal(st->sync_fd, -1);
+	assert_int_equal(store_sqlite_of(st)->sync_fd, -1);
 	struct tally t;
 	tally_init(&t, 64);
 	test_submit_simple(st, &t, 3, "n@x.org", NULL);
 	test_wait(st, &t, 3);
 	assert_int_equal(t.ok, 3);
-	assert_int_equal(atomic_load(&st->stat_syncs), 0);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_syncs), 0);
 	store_close(st);
 	tally_free(&t);
 }
@@ -951,13 +951,13 @@ static void test_bench_run(const char *dir, enum store_durability durability, si
 	int64_t ms = timeutil_monotonic_ms() - start;
 	assert_int_equal(b.done, total);
 	assert_int_equal(b.failed, 0);
-	uint64_t batches = atomic_load(&st->stat_batches);
+	uint64_t batches = atomic_load(&store_sqlite_of(st)->stat_batches);
 	print_message("      synchronous=%s, %zu clients%s: %zu messages in %" PRId64 " ms = %.0f msg/s committed, "
 	              "%" PRIu64 " transactions (%.1f messages each)\n",
 	              durability == STORE_DURABILITY_FULL ? "FULL" : "NORMAL", sessions,
 	              with_sessions ? ", a session each" : "", total, ms,
 	              ms > 0 ? (double)total * 1000.0 / (double)ms : 0.0, batches,
-	              batches ? (double)atomic_load(&st->stat_batched) / (double)batches : 0.0);
+	              batches ? (double)atomic_load(&store_sqlite_of(st)->stat_batched) / (double)batches : 0.0);
 	store_close(st);
 }
 

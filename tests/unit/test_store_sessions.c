@@ -42,12 +42,14 @@ static struct store_message *test_session_message(uint64_t id, uint64_t session_
 static void test_wait_sessions(struct store *st, uint64_t expected)
 {
 	int64_t deadline = timeutil_monotonic_ms() + TEST_WAIT_MS;
-	while (atomic_load(&st->stat_sessions_kept) + atomic_load(&st->stat_sessions_lost) < expected) {
+	while (atomic_load(&store_sqlite_of(st)->stat_sessions_kept) +
+	               atomic_load(&store_sqlite_of(st)->stat_sessions_lost) <
+	       expected) {
 		if (timeutil_monotonic_ms() > deadline)
-			fail_msg(
-			        "the writer finished only %" PRIu64 " of %" PRIu64 " sessions",
-			        (uint64_t)(atomic_load(&st->stat_sessions_kept) + atomic_load(&st->stat_sessions_lost)),
-			        expected);
+			fail_msg("the writer finished only %" PRIu64 " of %" PRIu64 " sessions",
+			         (uint64_t)(atomic_load(&store_sqlite_of(st)->stat_sessions_kept) +
+			                    atomic_load(&store_sqlite_of(st)->stat_sessions_lost)),
+			         expected);
 		usleep(5000);
 	}
 }
@@ -110,7 +112,7 @@ static void test_sessions_with_messages_in_one_batch(void **state)
 	struct tally t;
 	tally_init(&t, 16);
 	sqlite3 *plug = test_plug(st, path, &t);
-	uint64_t batches = atomic_load(&st->stat_batches);
+	uint64_t batches = atomic_load(&store_sqlite_of(st)->stat_batches);
 
 	/* A: two messages; B: one message and a diagnostic; C: no message, TLS, AUTH, two diagnostics. */
 	uint64_t sa = test_next_id(), sb = test_next_id(), sc = test_next_id();
@@ -145,10 +147,10 @@ static void test_sessions_with_messages_in_one_batch(void **state)
 	test_wait(st, &t, 4);
 	assert_int_equal(t.ok, 4);
 	test_wait_sessions(st, 3);
-	assert_int_equal(atomic_load(&st->stat_sessions_kept), 3);
-	assert_int_equal(atomic_load(&st->stat_sessions_lost), 0);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_kept), 3);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_lost), 0);
 	/* The plug's batch, then one batch with everything else. */
-	uint64_t used = atomic_load(&st->stat_batches) - batches;
+	uint64_t used = atomic_load(&store_sqlite_of(st)->stat_batches) - batches;
 	print_message("      3 messages and 3 sessions went in %" PRIu64 " transaction(s) after the plug\n", used);
 	assert_true(used <= 2);
 
@@ -240,7 +242,7 @@ static void test_sessions_list_and_filter(void **state)
 		store_submit_session(st, test_session(ids[i], ips[i], helo, codes[i]));
 	}
 	test_wait_sessions(st, 6);
-	assert_int_equal(atomic_load(&st->stat_sessions_kept), 6);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_kept), 6);
 
 	char err[256];
 	struct store_session_list l;
@@ -357,8 +359,8 @@ static void test_failed_session_keeps_messages(void **state)
 	test_wait(st, &t, 4);
 	assert_int_equal(t.ok, 4);
 	test_wait_sessions(st, 3);
-	assert_int_equal(atomic_load(&st->stat_sessions_kept), 2);
-	assert_int_equal(atomic_load(&st->stat_sessions_lost), 1);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_kept), 2);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_lost), 1);
 	char err[256];
 	struct store_session got;
 	assert_int_equal(store_get_session(st, s[1], &got, err, sizeof err), 1);
@@ -397,7 +399,7 @@ static void test_failed_session_keeps_messages(void **state)
 	}
 	assert_int_equal(store_count(st), 8);
 	/* Only the guilty session is lost; the innocent ones of its batch went in with the second try. */
-	assert_int_equal(atomic_load(&st->stat_sessions_lost), 2);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_lost), 2);
 	assert_int_equal(store_get_session(st, s[0], &got, err, sizeof err), 0);
 	store_session_clear(&got);
 	assert_int_equal(store_get_session(st, s[2], &got, err, sizeof err), 0);
@@ -414,7 +416,7 @@ static void test_failed_session_keeps_messages(void **state)
 	test_wait(st, &t, 15);
 	assert_int_equal(t.failed, 0);
 	test_wait_sessions(st, 12);
-	assert_int_equal(atomic_load(&st->stat_sessions_lost), 8);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_lost), 8);
 	assert_int_equal(store_count(st), 15);
 
 	/* And sessions are kept again once the cause is gone. */
@@ -426,8 +428,8 @@ static void test_failed_session_keeps_messages(void **state)
 	store_session_clear(&got);
 
 	/* A failed COMMIT fails the messages and loses the sessions of the batch. */
-	atomic_store(&st->fail_commits, 1000);
-	uint64_t lost_before = atomic_load(&st->stat_sessions_lost);
+	atomic_store(&store_sqlite_of(st)->fail_commits, 1000);
+	uint64_t lost_before = atomic_load(&store_sqlite_of(st)->stat_sessions_lost);
 	plug = test_plug(st, path, &t);
 	sid = test_next_id();
 	store_submit(st, test_session_message(test_next_id(), sid, "f@x.org"), tally_done, &t);
@@ -435,9 +437,9 @@ static void test_failed_session_keeps_messages(void **state)
 	test_unplug(plug);
 	test_wait(st, &t, 17);
 	test_wait_sessions(st, 14);
-	atomic_store(&st->fail_commits, 0);
+	atomic_store(&store_sqlite_of(st)->fail_commits, 0);
 	assert_int_equal(t.failed, 2);
-	assert_int_equal(atomic_load(&st->stat_sessions_lost), lost_before + 1);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_lost), lost_before + 1);
 	assert_int_equal(store_get_session(st, sid, &got, err, sizeof err), 1);
 	store_close(st);
 	tally_free(&t);
@@ -460,7 +462,7 @@ static void test_sessions_retention_by_count(void **state)
 	}
 	test_wait(st, &t, 1);
 	test_wait_sessions(st, N);
-	assert_int_equal(atomic_load(&st->stat_sessions_kept), N);
+	assert_int_equal(atomic_load(&store_sqlite_of(st)->stat_sessions_kept), N);
 	test_wait_session_total(st, 50);
 
 	char err[256];

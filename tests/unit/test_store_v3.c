@@ -34,7 +34,7 @@ static void test_wait_indexed(struct store *st)
 {
 	int64_t deadline = timeutil_monotonic_ms() + TEST_WAIT_MS;
 	int64_t left;
-	while ((left = store_sqlite_unindexed(st)) != 0) {
+	while ((left = store_sqlite_unindexed(store_sqlite_of(st))) != 0) {
 		if (timeutil_monotonic_ms() > deadline)
 			fail_msg("%" PRId64 " message(s) still not indexed", left);
 		usleep(5000);
@@ -775,7 +775,7 @@ static void test_inbox_listing_fallback(void **state)
 {
 	struct test_dir *d = *state;
 	struct store *st = test_open(d->data, 0, 0);
-	atomic_store(&st->index_paused, 1);
+	atomic_store(&store_sqlite_of(st)->index_paused, 1);
 	enum { BUSY = STORE_INBOX_SCAN_ROWS + 10 };
 	struct tally t;
 	tally_init(&t, BUSY + 2);
@@ -810,12 +810,12 @@ static void test_indexer_restart_and_retention(void **state)
 {
 	struct test_dir *d = *state;
 	struct store *st = test_open(d->data, 0, 0);
-	atomic_store(&st->index_paused, 1);
+	atomic_store(&store_sqlite_of(st)->index_paused, 1);
 	struct tally t;
 	tally_init(&t, 700);
 	test_submit_simple(st, &t, 600, "idx@x.org", NULL);
 	test_wait(st, &t, 600);
-	assert_int_equal(store_sqlite_unindexed(st), 600);
+	assert_int_equal(store_sqlite_unindexed(store_sqlite_of(st)), 600);
 	char err[256];
 	struct store_list l;
 	/* Not indexed: word terms do not see the messages yet, the others do. */
@@ -864,7 +864,7 @@ static void test_indexer_after_deletes(void **state)
 {
 	struct test_dir *d = *state;
 	struct store *st = test_open(d->data, 0, 0);
-	atomic_store(&st->index_paused, 1);
+	atomic_store(&store_sqlite_of(st)->index_paused, 1);
 	struct tally t;
 	tally_init(&t, 20);
 	uint64_t ids[10];
@@ -878,7 +878,7 @@ static void test_indexer_after_deletes(void **state)
 	store_delete_messages(st, "drop@x.org", change_done, &c);
 	test_wait_change(st, &c);
 	assert_int_equal(c.affected, 4);
-	atomic_store(&st->index_paused, 0);
+	atomic_store(&store_sqlite_of(st)->index_paused, 0);
 	test_wait_indexed(st);
 	char err[256];
 	struct store_list l;
