@@ -627,6 +627,7 @@ struct store_sqlite *store_sqlite_open(const struct store_options *opt, char *er
 	pthread_cond_init(&st->sync_wake, NULL);
 	pthread_cond_init(&st->ckpt_wake, NULL);
 	atomic_init(&st->stat_checkpoints, 0);
+	st->checkpoint_pages = STORE_CHECKPOINT_PAGES;
 	atomic_init(&st->sync_failed, 0);
 	atomic_init(&st->fail_syncs, 0);
 	atomic_init(&st->stat_syncs, 0);

@@ -181,7 +181,7 @@ static int store_checkpointer_wal_hook(void *arg, sqlite3 *db, const char *name,
 		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		return SQLITE_OK;
 	}
-	if (pages >= STORE_CHECKPOINT_PAGES) {
+	if (pages >= st->checkpoint_pages) {
 		pthread_mutex_lock(&st->lock);
 		if (!st->ckpt_wanted) {
 			st->ckpt_wanted = 1;
