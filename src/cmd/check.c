@@ -96,14 +96,9 @@ static const struct option cmd_check_spf_longopts[] = {
         {"ip", required_argument, NULL, CMD_CHECK_OPT_IP},
         {"mail-from", required_argument, NULL, CMD_CHECK_OPT_MAIL_FROM},
         {"helo", required_argument, NULL, CMD_CHECK_OPT_HELO},
-        {"dns-cache", required_argument, NULL, CMD_CHECK_OPT_DNS_CACHE},
-        {"resolver", required_argument, NULL, CMD_CHECK_OPT_RESOLVER},
-        {"trust-anchor", required_argument, NULL, CMD_CHECK_OPT_TRUST_ANCHOR},
-        {"timeout", required_argument, NULL, CMD_CHECK_OPT_TIMEOUT},
+        CMD_CHECK_DNS_LONGOPTS,
         {"trace", no_argument, NULL, CMD_CHECK_OPT_TRACE},
-        {"json", no_argument, NULL, CMD_CHECK_OPT_JSON},
-        {"help", no_argument, NULL, CMD_CHECK_OPT_HELP},
-        {NULL, 0, NULL, 0},
+        CMD_CHECK_END_LONGOPTS,
 };
 
 struct cmd_check_spf_options {
@@ -139,24 +134,15 @@ static int cmd_check_spf_parse(int argc, char **argv, struct cmd_check_spf_optio
 		case CMD_CHECK_OPT_TRACE:
 			o->trace = 1;
 			break;
-		case CMD_CHECK_OPT_JSON:
-			o->json = 1;
-			break;
-		case 'h':
-		case CMD_CHECK_OPT_HELP:
-			cmd_check_spf_usage(stdout);
-			return 1;
 		default:
-			rc = cmd_check_dns_option(&o->dns, c, CMD_CHECK_SPF_PROG);
-			if (rc == 0)
-				return cli_bad_option(CMD_CHECK_SPF_PROG, cmd_check_spf_longopts, c, argv);
-			if (rc < 0)
-				return -1;
+			rc = cmd_check_shared_option(&o->dns, &o->json, c, cmd_check_spf_usage, cmd_check_spf_longopts,
+			                             argv, CMD_CHECK_SPF_PROG);
+			if (rc != 0)
+				return rc;
 		}
 	}
-	if (optind < argc)
-		return cli_fail(CMD_CHECK_SPF_PROG, "unexpected argument '%s' (see '%s --help')", argv[optind],
-		                CMD_CHECK_SPF_PROG);
+	if (cmd_check_operand(argc, argv, CMD_CHECK_SPF_PROG, NULL, "", NULL) < 0)
+		return -1;
 	if (o->req.ip == NULL)
 		return cli_fail(CMD_CHECK_SPF_PROG, "--ip ADDR is required: the address of the connecting client");
 	if (!have_mail_from && o->req.helo == NULL)
@@ -212,21 +198,16 @@ static int cmd_check_spf(int argc, char **argv)
 	int rc = cmd_check_spf_parse(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? CMD_CHECK_PASS : CMD_CHECK_USAGE;
-	struct event_base *base = event_base_new();
-	struct dns_resolver *r = cmd_check_dns_open(&o.dns, base, CMD_CHECK_SPF_PROG);
-	if (r == NULL) {
-		event_base_free(base);
+	struct event_base *base;
+	struct dns_resolver *r;
+	if (cmd_check_dns_start(&o.dns, CMD_CHECK_SPF_PROG, &base, &r) < 0)
 		return CMD_CHECK_USAGE;
-	}
 	struct spf_outcome *out = spf_check_sync(r, &o.req);
 	char *received = cmd_check_received_spf(out, &o.req, NULL, !o.json);
 	if (o.json) {
 		json_t *j = spf_outcome_json(out);
 		json_object_set_new(j, "received_spf", json_text(received));
-		json_object_set_new(j, "resolver", json_string(dns_resolver_describe(r)));
-		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "{}");
-		free(s);
+		cmd_check_print_json(j, r);
 		json_decref(j);
 	} else {
 		cmd_check_spf_print(out, o.trace);
@@ -235,8 +216,7 @@ static int cmd_check_spf(int argc, char **argv)
 	free(received);
 	rc = out->result == SPF_RESULT_PASS ? CMD_CHECK_PASS : CMD_CHECK_OTHER;
 	spf_outcome_free(out);
-	dns_resolver_free(r);
-	event_base_free(base);
+	cmd_check_dns_stop(base, r);
 	return rc;
 }
 
@@ -277,14 +257,9 @@ static const struct option cmd_check_message_longopts[] = {
         {"ip", required_argument, NULL, CMD_CHECK_OPT_IP},
         {"mail-from", required_argument, NULL, CMD_CHECK_OPT_MAIL_FROM},
         {"helo", required_argument, NULL, CMD_CHECK_OPT_HELO},
-        {"dns-cache", required_argument, NULL, CMD_CHECK_OPT_DNS_CACHE},
-        {"resolver", required_argument, NULL, CMD_CHECK_OPT_RESOLVER},
-        {"trust-anchor", required_argument, NULL, CMD_CHECK_OPT_TRUST_ANCHOR},
-        {"timeout", required_argument, NULL, CMD_CHECK_OPT_TIMEOUT},
+        CMD_CHECK_DNS_LONGOPTS,
         {"authserv-id", required_argument, NULL, CMD_CHECK_OPT_AUTHSERV_ID},
-        {"json", no_argument, NULL, CMD_CHECK_OPT_JSON},
-        {"help", no_argument, NULL, CMD_CHECK_OPT_HELP},
-        {NULL, 0, NULL, 0},
+        CMD_CHECK_END_LONGOPTS,
 };
 
 struct cmd_check_message_options {
@@ -322,27 +297,16 @@ static int cmd_check_message_parse(int argc, char **argv, struct cmd_check_messa
 		case CMD_CHECK_OPT_AUTHSERV_ID:
 			o->authserv_id = optarg;
 			break;
-		case CMD_CHECK_OPT_JSON:
-			o->json = 1;
-			break;
-		case 'h':
-		case CMD_CHECK_OPT_HELP:
-			cmd_check_message_usage(stdout);
-			return 1;
 		default:
-			rc = cmd_check_dns_option(&o->dns, c, CMD_CHECK_MSG_PROG);
-			if (rc == 0)
-				return cli_bad_option(CMD_CHECK_MSG_PROG, cmd_check_message_longopts, c, argv);
-			if (rc < 0)
-				return -1;
+			rc = cmd_check_shared_option(&o->dns, &o->json, c, cmd_check_message_usage,
+			                             cmd_check_message_longopts, argv, CMD_CHECK_MSG_PROG);
+			if (rc != 0)
+				return rc;
 		}
 	}
-	if (optind >= argc)
-		return cli_fail(CMD_CHECK_MSG_PROG, "FILE is required: the message to check (\"-\": standard input)");
-	o->file = argv[optind++];
-	if (optind < argc)
-		return cli_fail(CMD_CHECK_MSG_PROG, "unexpected argument '%s' (see '%s --help')", argv[optind],
-		                CMD_CHECK_MSG_PROG);
+	if (cmd_check_operand(argc, argv, CMD_CHECK_MSG_PROG,
+	                      "FILE is required: the message to check (\"-\": standard input)", "", &o->file) < 0)
+		return -1;
 	if (o->spf.ip && !o->have_mail_from && o->spf.helo == NULL)
 		return cli_fail(CMD_CHECK_MSG_PROG,
 		                "--ip needs --mail-from ADDR or --helo NAME: the identity to check");
@@ -435,10 +399,9 @@ static int cmd_check_message(int argc, char **argv)
 		cli_fail(CMD_CHECK_MSG_PROG, "%s", err);
 		return CMD_CHECK_USAGE;
 	}
-	struct event_base *base = event_base_new();
-	struct dns_resolver *r = cmd_check_dns_open(&o.dns, base, CMD_CHECK_MSG_PROG);
-	if (r == NULL) {
-		event_base_free(base);
+	struct event_base *base;
+	struct dns_resolver *r;
+	if (cmd_check_dns_start(&o.dns, CMD_CHECK_MSG_PROG, &base, &r) < 0) {
 		free(msg);
 		return CMD_CHECK_USAGE;
 	}
@@ -453,25 +416,20 @@ static int cmd_check_message(int argc, char **argv)
 	struct auth_message_result *m = auth_message_sync(r, &req);
 	if (m == NULL) {
 		cli_fail(CMD_CHECK_MSG_PROG, "the checks did not finish");
-		dns_resolver_free(r);
-		event_base_free(base);
+		cmd_check_dns_stop(base, r);
 		free(msg);
 		return CMD_CHECK_USAGE;
 	}
 	if (o.json) {
 		json_t *j = auth_message_json(m);
-		json_object_set_new(j, "resolver", json_string(dns_resolver_describe(r)));
-		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "{}");
-		free(s);
+		cmd_check_print_json(j, r);
 		json_decref(j);
 	} else {
 		cmd_check_message_print(m);
 	}
 	rc = m->dmarc->result == DMARC_RESULT_PASS ? CMD_CHECK_PASS : CMD_CHECK_OTHER;
 	auth_message_result_free(m);
-	dns_resolver_free(r);
-	event_base_free(base);
+	cmd_check_dns_stop(base, r);
 	free(msg);
 	return rc;
 }

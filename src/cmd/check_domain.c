@@ -62,15 +62,10 @@ static void cmd_check_domain_usage(FILE *f)
 
 static const struct option cmd_check_domain_longopts[] = {
         {"dkim-selector", required_argument, NULL, CMD_CHECK_OPT_DKIM_SELECTOR},
-        {"dns-cache", required_argument, NULL, CMD_CHECK_OPT_DNS_CACHE},
-        {"resolver", required_argument, NULL, CMD_CHECK_OPT_RESOLVER},
-        {"trust-anchor", required_argument, NULL, CMD_CHECK_OPT_TRUST_ANCHOR},
-        {"timeout", required_argument, NULL, CMD_CHECK_OPT_TIMEOUT},
+        CMD_CHECK_DNS_LONGOPTS,
         {"ca-file", required_argument, NULL, CMD_CHECK_OPT_CA_FILE},
         {"mta-sts-port", required_argument, NULL, CMD_CHECK_OPT_MTA_STS_PORT},
-        {"json", no_argument, NULL, CMD_CHECK_OPT_JSON},
-        {"help", no_argument, NULL, CMD_CHECK_OPT_HELP},
-        {NULL, 0, NULL, 0},
+        CMD_CHECK_END_LONGOPTS,
 };
 
 struct cmd_check_domain_options {
@@ -138,27 +133,17 @@ static int cmd_check_domain_parse(int argc, char **argv, struct cmd_check_domain
 				                optarg);
 			o->req.mta_sts_port = (int)port;
 			break;
-		case CMD_CHECK_OPT_JSON:
-			o->json = 1;
-			break;
-		case 'h':
-		case CMD_CHECK_OPT_HELP:
-			cmd_check_domain_usage(stdout);
-			return 1;
 		default:
-			rc = cmd_check_dns_option(&o->dns, c, CMD_CHECK_DOMAIN_PROG);
-			if (rc == 0)
-				return cli_bad_option(CMD_CHECK_DOMAIN_PROG, cmd_check_domain_longopts, c, argv);
-			if (rc < 0)
-				return -1;
+			rc = cmd_check_shared_option(&o->dns, &o->json, c, cmd_check_domain_usage,
+			                             cmd_check_domain_longopts, argv, CMD_CHECK_DOMAIN_PROG);
+			if (rc != 0)
+				return rc;
 		}
 	}
-	if (optind >= argc)
-		return cli_fail(CMD_CHECK_DOMAIN_PROG, "DOMAIN is required: the domain to check (e.g. example.com)");
-	o->req.domain = argv[optind++];
-	if (optind < argc)
-		return cli_fail(CMD_CHECK_DOMAIN_PROG, "unexpected argument '%s' (one DOMAIN; see '%s --help')",
-		                argv[optind], CMD_CHECK_DOMAIN_PROG);
+	if (cmd_check_operand(argc, argv, CMD_CHECK_DOMAIN_PROG,
+	                      "DOMAIN is required: the domain to check (e.g. example.com)", "one DOMAIN; ",
+	                      &o->req.domain) < 0)
+		return -1;
 	char err[256];
 	if (domain_name_check(o->req.domain, err, sizeof err) != 0)
 		return cli_fail(CMD_CHECK_DOMAIN_PROG, "invalid domain name: %s", err);
@@ -388,25 +373,19 @@ int cmd_check_domain(int argc, char **argv)
 	int rc = cmd_check_domain_parse(argc, argv, &o);
 	if (rc != 0)
 		return rc > 0 ? CMD_CHECK_PASS : CMD_CHECK_USAGE;
-	struct event_base *base = event_base_new();
-	struct dns_resolver *r = cmd_check_dns_open(&o.dns, base, CMD_CHECK_DOMAIN_PROG);
-	if (r == NULL) {
-		event_base_free(base);
+	struct event_base *base;
+	struct dns_resolver *r;
+	if (cmd_check_dns_start(&o.dns, CMD_CHECK_DOMAIN_PROG, &base, &r) < 0)
 		return CMD_CHECK_USAGE;
-	}
 	json_t *doc = domain_check_run(r, &o.req);
-	json_object_set_new(doc, "resolver", json_string(dns_resolver_describe(r)));
 	if (o.json) {
-		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("%s\n", s ? s : "{}");
-		free(s);
+		cmd_check_print_json(doc, r);
 	} else {
 		cmd_check_domain_print(doc);
 	}
 	rc = json_integer_value(json_object_get(json_object_get(doc, "summary"), "errors")) > 0 ? CMD_CHECK_OTHER
 	                                                                                        : CMD_CHECK_PASS;
 	json_decref(doc);
-	dns_resolver_free(r);
-	event_base_free(base);
+	cmd_check_dns_stop(base, r);
 	return rc;
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """`mailscope check message` as a user runs it: the real binary, offline.
 
-Messages are signed by this test itself, independently of mailscope: the
-relaxed/relaxed canonicalization written out here in Python (RFC 6376
-3.4.2, 3.4.4) and the `openssl` command for the RSA signature. Their keys
+Messages are signed by this test itself, independently of mailscope
+(tests/lib/dkimsign.py: the canonicalization written out in Python, RFC
+6376 3.4, and the `openssl` command for the RSA signature). Their keys
 and the SPF and DMARC records go into a DNS-cache file.
 
 Covered: DMARC pass through an aligned DKIM signature and through aligned
@@ -17,16 +17,15 @@ and the reason), arc=none without ARC; the Authentication-Results field
 (RFC 8601) and the exact Received-SPF field (RFC 7208 9.1) when SPF was
 checked (none without the envelope); --json and its fields; standard input; usage errors (exit 2, one line); and the RFC 8463
 example message when ../shared/conformance/dkim is there."""
-import base64
-import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import dkimsign  # noqa: E402
 import mstest  # noqa: E402
+from dkimsign import MESSAGE, arc_seal, sign  # noqa: E402
 
 R = mstest.Results("check-message")
 SCRATCH = mstest.scratch_dir("check-message")
@@ -44,83 +43,11 @@ def write(name, data):
     return path
 
 
-def openssl(*args, stdin=None):
-    return subprocess.run(["openssl"] + list(args), capture_output=True, check=True, input=stdin).stdout
-
-
-# ---- a signer of this test's own (RFC 6376 relaxed/relaxed, rsa-sha256) ----
-
-def relaxed_header(name, value):
-    value = re.sub(r"[ \t]+", " ", value.replace("\r\n", "")).strip(" ")
-    return name.strip().lower() + ":" + value
-
-
-def relaxed_body(body):
-    lines = [re.sub(r"[ \t]+", " ", line).rstrip(" ") for line in body.split("\r\n")]
-    while lines and lines[-1] == "":
-        lines.pop()
-    return "".join(line + "\r\n" for line in lines)
-
-
-def sign(message, key, domain, selector, signed=("from", "to", "subject")):
-    head, body = message.split("\r\n\r\n", 1)
-    fields = {}
-    for field in re.split(r"\r\n(?![ \t])", head):
-        name, value = field.split(":", 1)
-        fields[name.strip().lower()] = (name, value)
-    bh = base64.b64encode(hashlib.sha256(relaxed_body(body).encode()).digest()).decode()
-    value = " v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;\r\n\th=%s; bh=%s;\r\n\tb=" % (
-        domain, selector, ":".join(signed), bh)
-    data = "".join(relaxed_header(*fields[h]) + "\r\n" for h in signed) + relaxed_header("DKIM-Signature", value)
-    sig = openssl("dgst", "-sha256", "-sign", key, stdin=data.encode())
-    return "DKIM-Signature:" + value + base64.b64encode(sig).decode() + "\r\n" + message
-
-
-def arc_seal(message, key, domain, selector, sets):
-    """Adds ARC set len(sets)+1 (RFC 8617 5.1): AAR, an AMS over from:to:subject and the body, and a seal over
-    every set; sets holds the earlier sets' (AAR, AMS, AS) as (name, value) pairs and gets the new one."""
-    i = len(sets) + 1
-    aar = ("ARC-Authentication-Results", " i=%d; hop%d.example; dkim=pass header.d=example.com" % (i, i))
-    message = "%s:%s\r\n%s" % (aar[0], aar[1], message)
-    head, body = message.split("\r\n\r\n", 1)
-    fields = {}
-    for field in re.split(r"\r\n(?![ \t])", head):
-        name, value = field.split(":", 1)
-        fields.setdefault(name.strip().lower(), (name, value))  # the topmost: the newest
-    bh = base64.b64encode(hashlib.sha256(relaxed_body(body).encode()).digest()).decode()
-    value = " i=%d; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;\r\n\th=from:to:subject; bh=%s;\r\n\tb=" % (
-        i, domain, selector, bh)
-    data = "".join(relaxed_header(*fields[h]) + "\r\n" for h in ("from", "to", "subject"))
-    data += relaxed_header("ARC-Message-Signature", value)
-    ams = ("ARC-Message-Signature",
-           value + base64.b64encode(openssl("dgst", "-sha256", "-sign", key, stdin=data.encode())).decode())
-    seal = " i=%d; a=rsa-sha256; cv=%s; d=%s; s=%s; b=" % (i, "none" if i == 1 else "pass", domain, selector)
-    data = "".join(relaxed_header(*f) + "\r\n" for s in sets for f in s)
-    data += relaxed_header(*aar) + "\r\n" + relaxed_header(*ams) + "\r\n" + relaxed_header("ARC-Seal", seal)
-    seal = ("ARC-Seal", seal + base64.b64encode(openssl("dgst", "-sha256", "-sign", key, stdin=data.encode())).decode())
-    sets.append((aar, ams, seal))
-    return "%s:%s\r\n%s:%s\r\n%s" % (seal[0], seal[1], ams[0], ams[1], message)
-
-
-def new_key(name):
-    path = os.path.join(SCRATCH, name + ".pem")
-    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path)
-    der = openssl("pkey", "-in", path, "-pubout", "-outform", "DER")
-    return path, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
-
-
-MESSAGE = ("From: Joe <joe@example.com>\r\n"
-           "To: Suzie <suzie@example.net>\r\n"
-           "Subject: Is dinner ready?\r\n"
-           "Date: Fri, 11 Jul 2003 21:00:37 -0700\r\n"
-           "\r\n"
-           "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n")
-
-KEY_EXAMPLE, REC_EXAMPLE = new_key("example")
-KEY_MAILER, REC_MAILER = new_key("mailer")
+KEY_EXAMPLE = dkimsign.Key(SCRATCH, "example", "rsa")
+KEY_MAILER = dkimsign.Key(SCRATCH, "mailer", "rsa")
 ZONE = {
-    "sel._domainkey.example.com": {"TXT": [REC_EXAMPLE]},
-    "esp._domainkey.mailer.example": {"TXT": [REC_MAILER]},
+    "sel._domainkey.example.com": {"TXT": [KEY_EXAMPLE.record]},
+    "esp._domainkey.mailer.example": {"TXT": [KEY_MAILER.record]},
     "_dmarc.example.com": {"TXT": ["v=DMARC1; p=reject; rua=mailto:dmarc@example.com"]},
     "example.com": {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"]},
     "mailer.example": {"TXT": ["v=spf1 ip4:198.51.100.0/24 -all"]},

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GET /api/v1/messages/{id}/auth of `mailscope serve`: the real binary, offline.
 
-Messages are DKIM-signed by this test (tests/lib/authsign.py: Python
+Messages are DKIM-signed by this test (tests/lib/dkimsign.py: Python
 canonicalization, `openssl` signatures), delivered over SMTP from 127.0.0.1
 with HELO mx.example.com and MAIL FROM bounce@example.com, and evaluated by
 the server with a --dns-cache file.
@@ -34,22 +34,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-import authsign  # noqa: E402
+import dkimsign  # noqa: E402
 import mstest  # noqa: E402
+from dkimsign import MESSAGE  # noqa: E402
 
 R = mstest.Results("serve-auth")
 SCRATCH = mstest.scratch_dir("serve-auth")
 
-MESSAGE = ("From: Joe <joe@example.com>\r\n"
-           "To: Suzie <suzie@example.net>\r\n"
-           "Subject: Is dinner ready?\r\n"
-           "Date: Fri, 11 Jul 2003 21:00:37 -0700\r\n"
-           "\r\n"
-           "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n")
-
-KEY, REC = authsign.new_key(SCRATCH, "example")
+KEY = dkimsign.Key(SCRATCH, "example", "rsa")
 ZONE = {
-    "sel._domainkey.example.com": {"TXT": [REC]},
+    "sel._domainkey.example.com": {"TXT": [KEY.record]},
     "_dmarc.example.com": {"TXT": ["v=DMARC1; p=reject"]},
     "example.com": {"TXT": ["v=spf1 ip4:192.0.2.0/24 -all"]},
     "mx.example.com": {"TXT": ["v=spf1 ip4:198.51.100.0/24 -all"]},
@@ -57,7 +51,7 @@ ZONE = {
 CACHE = os.path.join(SCRATCH, "zone.json")
 with open(CACHE, "w") as f:
     json.dump(ZONE, f)
-SIGNED = authsign.sign(MESSAGE, KEY, "example.com", "sel")
+SIGNED = dkimsign.sign(MESSAGE, KEY, "example.com", "sel")
 TAMPERED = SIGNED.replace("hungry", "thirsty")
 
 
