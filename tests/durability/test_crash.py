@@ -35,6 +35,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import acklog  # noqa: E402
 import mstest  # noqa: E402
 
 R = mstest.Results("crash")
@@ -194,13 +195,7 @@ def main():
               % (max(restarts), sorted(restarts)[len(restarts) // 2], len(restarts)))
 
     with mstest.Server(data_dir=data_dir, listen=["smtp@127.0.0.1:0"], keep_data=True) as srv:
-        missing = differ = 0
-        for msg_id, data in acked:
-            status, _, body = srv.api("/api/v1/messages/%s/raw" % msg_id)
-            if status != 200:
-                missing += 1
-            elif body != data:
-                differ += 1
+        missing, differ = acklog.verify(srv, acked)
         R.check(len(acked) >= 1000, "at least 1,000 messages acknowledged under the kills (%d)" % len(acked))
         R.check(missing == 0, "every acknowledged message is present", "%d of %d missing" % (missing, len(acked)))
         R.check(differ == 0, "every acknowledged message is byte-identical", "%d differ" % differ)

@@ -25,6 +25,7 @@
 #include "auth/dns.h"
 #include "auth/spf.h"
 #include "dkim_test_signer.h"
+#include "dns_test_util.h"
 
 static const char *const MESSAGE = "From: Joe <joe@example.com>\r\n"
                                    "To: Suzie <suzie@example.net>\r\n"
@@ -51,10 +52,7 @@ static int setup(void **state)
 	                      "v=spf1 ip4:192.0.2.0/24 -all");
 	free(rec);
 	f->base = event_base_new();
-	char err[256];
-	f->r = dns_cache_from_json(f->base, z, "test", err, sizeof err);
-	json_decref(z);
-	assert_non_null(f->r);
+	f->r = dns_test_cache(f->base, z);
 	*state = f;
 	return 0;
 }
@@ -62,8 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	dns_resolver_free(f->r);
-	event_base_free(f->base);
+	dns_test_free(f->base, f->r);
 	free(f->signed_msg);
 	free(f);
 	return 0;
