@@ -128,11 +128,14 @@ static void serve_stored(void *arg, uint64_t id, int status, const char *err)
 	free(p);
 }
 
-/* Another node committed a message (the PostgreSQL store): waiters and SSE here hear of it too. */
-static void serve_remote_stored(void *arg, uint64_t id)
+/* Another node committed (or deleted) a message (the PostgreSQL store): this node's API hears of it too. */
+static void serve_remote_stored(void *arg, uint64_t id, int deleted)
 {
 	struct serve_ctx *ctx = arg;
-	http_server_message_stored(ctx->http, id);
+	if (deleted)
+		http_server_message_deleted(ctx->http, id);
+	else
+		http_server_message_stored(ctx->http, id);
 }
 
 static void serve_on_message(void *arg, struct smtp_message *m, struct smtp_delivery *d)

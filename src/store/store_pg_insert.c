@@ -247,7 +247,7 @@ static int store_pg_insert_rcpts(PGconn *conn, struct store_pg_job **jobs, size_
 	return ret;
 }
 
-static int store_pg_change(PGconn *conn, struct store_pg_job *job, char *err, size_t errlen)
+static int store_pg_change(PGconn *conn, int node, struct store_pg_job *job, char *err, size_t errlen)
 {
 	struct store_pg_params p;
 	if (job->kind == STORE_PG_JOB_MARK_READ) {
@@ -257,7 +257,10 @@ static int store_pg_change(PGconn *conn, struct store_pg_job *job, char *err, si
 		store_pg_params_init(&p, "DELETE FROM messages WHERE id = ");
 	}
 	store_pg_param_int(&p, (int64_t)job->target);
-	return store_pg_run(conn, &p, &job->affected, err, errlen);
+	int ret = store_pg_run(conn, &p, &job->affected, err, errlen);
+	if (ret == 0 && job->kind == STORE_PG_JOB_DELETE_ONE && job->affected > 0)
+		ret = store_pg_announce_delete(conn, node, job->target, err, errlen);
+	return ret;
 }
 
 /*
@@ -310,6 +313,17 @@ static int store_pg_announce(PGconn *conn, int node, struct store_pg_job **jobs,
 	return ret;
 }
 
+int store_pg_announce_delete(PGconn *conn, int node, uint64_t id, char *err, size_t errlen)
+{
+	struct store_pg_params p;
+	store_pg_params_init(&p, "SELECT pg_notify('" STORE_PG_CHANNEL "', ");
+	char *payload = xasprintf("%d d %llu", node, (unsigned long long)id);
+	store_pg_param_text(&p, payload);
+	free(payload);
+	buf_append_str(&p.sql, ")");
+	return store_pg_run(conn, &p, NULL, err, errlen);
+}
+
 int store_pg_write_tx(PGconn *conn, int node, struct store_pg_job **jobs, size_t n, char *err, size_t errlen)
 {
 	if (store_pg_exec(conn, "BEGIN", err, errlen) < 0)
@@ -321,7 +335,7 @@ int store_pg_write_tx(PGconn *conn, int node, struct store_pg_job **jobs, size_t
 		ret = store_pg_insert_rcpts(conn, jobs, n, err, errlen);
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (jobs[i]->kind == STORE_PG_JOB_MARK_READ || jobs[i]->kind == STORE_PG_JOB_DELETE_ONE)
-			ret = store_pg_change(conn, jobs[i], err, errlen);
+			ret = store_pg_change(conn, node, jobs[i], err, errlen);
 	}
 	if (ret == 0)
 		ret = store_pg_announce(conn, node, jobs, n, err, errlen);

@@ -38,7 +38,10 @@
 #define STORE_PG_NODE_LOCK 1297302353
 /* Retention and bulk deletes of every node take this transaction lock, so only one prunes at a time ("MSCR"). */
 #define STORE_PG_PRUNE_LOCK 1297302354
-/* The channel of "message committed" notifications: payload "NODE ID[\tINBOX...]" per message. */
+/*
+ * The channel of "message committed" notifications: payload "NODE ID[\tINBOX...]" per message; a delete
+ * sends "NODE d ID" (ID 0: a bulk delete).
+ */
 #define STORE_PG_CHANNEL "mailscope_commit"
 /* A payload stays below PostgreSQL's 8000-byte limit: the inbox list is cut (and ends in "\t*") past this. */
 #define STORE_PG_PAYLOAD_MAX 7000
@@ -155,6 +158,8 @@ int store_pg_run(PGconn *conn, struct store_pg_params *p, int64_t *affected, cha
  */
 int store_pg_write_tx(PGconn *conn, int node, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
 /* The sessions among jobs[0..n) in one transaction; 0 or -1 with err. */
+/* Tells the other nodes (inside the transaction) that id was deleted, 0 = a bulk delete; 0 or -1. */
+int store_pg_announce_delete(PGconn *conn, int node, uint64_t id, char *err, size_t errlen);
 int store_pg_insert_sessions(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
 
 /* store_pg_write.c */

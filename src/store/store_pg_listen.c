@@ -10,7 +10,8 @@
  *    transaction (store_pg_insert.c), so a notification means "committed".
  *    Its socket is watched on the owner's event loop: no polling. A
  *    notification from this node is skipped (its done callbacks already
- *    told the API); one from another node becomes remote(arg, id).
+ *    told the API); one from another node becomes remote(arg, id, 0), or
+ *    remote(arg, id, 1) for a delete (so the API drops what it cached).
  *
  * When the connection breaks (the database restarted), the node keeps
  * serving: the writer has its own connection. lconn is reconnected every
@@ -82,7 +83,7 @@ static void store_pg_heard(struct store_pg *st, uint64_t id)
 	if (id > st->remote_last)
 		st->remote_last = id;
 	if (st->remote != NULL)
-		st->remote(st->remote_arg, id);
+		st->remote(st->remote_arg, id, 0);
 }
 
 static void store_pg_listen_read(evutil_socket_t fd, short what, void *arg)
@@ -97,8 +98,11 @@ static void store_pg_listen_read(evutil_socket_t fd, short what, void *arg)
 	while ((n = PQnotifies(st->lconn)) != NULL) {
 		char *end;
 		long node = strtol(n->extra, &end, 10);
-		unsigned long long id = *end == ' ' ? strtoull(end + 1, NULL, 10) : 0;
-		if (id != 0 && node != self)
+		int deleted = strncmp(end, " d ", 3) == 0;
+		unsigned long long id = *end == ' ' ? strtoull(end + (deleted ? 3 : 1), NULL, 10) : 0;
+		if (node != self && deleted && st->remote != NULL)
+			st->remote(st->remote_arg, (uint64_t)id, 1);
+		else if (node != self && !deleted && id != 0)
 			store_pg_heard(st, (uint64_t)id);
 		PQfreemem(n);
 	}

@@ -197,6 +197,8 @@ static void store_pg_delete_many(struct store_pg *st, struct store_pg_job *job, 
 		store_pg_params_init(&p, "DELETE FROM messages WHERE true");
 	}
 	if (store_pg_run(st->wconn, &p, &job->affected, err, sizeof err) < 0 ||
+	    (job->affected > 0 &&
+	     store_pg_announce_delete(st->wconn, atomic_load(&st->node), 0, err, sizeof err) < 0) ||
 	    store_pg_exec(st->wconn, "COMMIT", err, sizeof err) < 0) {
 		if (PQstatus(st->wconn) == CONNECTION_OK)
 			store_pg_exec(st->wconn, "ROLLBACK", (char[8]){0}, 8);

@@ -9,7 +9,10 @@
   is acknowledged (no id collision refused by the primary key), every id is
   distinct, each node's ids carry its own node number, nothing is lost.
 - Bulk deletes of the same inbox on two nodes at once: the deleted counts add
-  up to the number of messages (no double delete).
+  up to the number of messages (no double delete); a message deleted on node 1
+  is forgotten at once by node 3 (which had it parsed and cached).
+- Retention (--max-messages) with two nodes on one database keeps exactly the
+  newest messages, without errors (pruning under an advisory lock).
 - The database restarted (pg_ctl stop/start) mid-load: every acknowledged
   message survives, the nodes accept mail again by themselves, and a wait-for
   on node 3 again hears of node 1's mail (the listener reconnected).
@@ -227,6 +230,50 @@ def test_bulk_delete(cluster, nodes):
     R.check(nodes[2].messages(inbox="bulk@example.com")["total"] == 0, "the inbox is empty on node 3")
 
 
+def test_delete_seen(cluster, nodes):
+    """A delete on one node: another node that had the message parsed (its cache) answers 404 at once."""
+    code, msg_id, _ = send(nodes[0], "gone@example.com", "to be deleted", body="Some text.\r\n")
+    R.check(code == 250, "acknowledged", msg_id)
+    status, _, _ = nodes[2].api("/api/v1/messages/%s/text" % msg_id)
+    R.check(status == 200, "node 3 serves (and caches) the text part", str(status))
+    status, _, _ = nodes[0].api("/api/v1/messages/%s" % msg_id, method="DELETE")
+    R.check(status == 200, "deleted on node 1", str(status))
+    deadline = time.time() + 5
+    while nodes[2].api("/api/v1/messages/%s/text" % msg_id)[0] != 404 and time.time() < deadline:
+        time.sleep(0.01)
+    R.check(nodes[2].api("/api/v1/messages/%s/text" % msg_id)[0] == 404,
+            "node 3 forgets the message node 1 deleted (404 on its text part)")
+
+
+def test_retention(cluster):
+    """Two nodes with --max-messages 10 on their own database: pruning under the advisory lock, no errors."""
+    cluster.psql("CREATE DATABASE retention")
+    url = cluster.url.rsplit("/", 1)[0] + "/retention"
+    pair = [mstest.Server(args=["--store", url, "--max-messages", "10"]) for _ in range(2)]
+    pair[0].start()
+    try:
+        pair[1].start()
+        for i in range(40):
+            code, _, _ = send(pair[i % 2], "old@example.com", "ret %d" % i)
+            if code != 250:
+                R.check(False, "retention message %d acknowledged" % i)
+        deadline = time.time() + 10
+        total = -1
+        while time.time() < deadline:
+            total = pair[1].messages(limit=1)["total"]
+            if total == 10:
+                break
+            time.sleep(0.2)
+        R.check(total == 10, "two nodes keep the 10 newest of 40 (%d)" % total)
+        subjects = {m["subject"] for m in pair[0].messages(limit=20)["messages"]}
+        R.check(subjects == {"ret %d" % i for i in range(30, 40)}, "the newest ten are kept", str(sorted(subjects)))
+        errors = [line for srv in pair for line in srv.stderr().splitlines() if "retention" in line]
+        R.check(not errors, "no retention errors on either node", str(errors[:3]))
+    finally:
+        for srv in pair:
+            srv.__exit__(None, None, None)
+
+
 def loader(srv, tag, acked, stop):
     n = 0
     while not stop.is_set():
@@ -308,6 +355,8 @@ def main():
             R.run(test_cross_node, cluster, nodes)
             R.run(test_concurrent_ids, cluster, nodes)
             R.run(test_bulk_delete, cluster, nodes)
+            R.run(test_delete_seen, cluster, nodes)
+            R.run(test_retention, cluster)
             R.run(test_restart, cluster, nodes)
         finally:
             for srv in nodes:
