@@ -120,6 +120,12 @@ class Events:
         return needle in self.text()
 
     def close(self):
+        # shutdown() first: close() alone does not send the FIN while the reader thread is in recv().
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.thread.join(5)
         self.sock.close()
 
 
