@@ -173,6 +173,16 @@ void store_pg_delete_message(struct store *base, uint64_t id, store_change_fn do
 void store_pg_delete_messages(struct store *base, const char *inbox, store_change_fn done, void *arg);
 void store_pg_mark_read(struct store *base, uint64_t id, int read);
 
+/* A notification's payload, read (store_pg_listen.c; pure). */
+struct store_pg_notice {
+	int node;     /* 0..255 */
+	uint64_t id;  /* the message; 0 only for a bulk delete */
+	int deleted;  /* "NODE d ID" */
+	size_t nrcpt; /* inboxes listed after the id (not read further yet) */
+};
+/* "NODE ID[\tINBOX...]" or "NODE d ID": 0, or -1 when it is not one (ignored by the caller). */
+int store_pg_notice_parse(const char *payload, struct store_pg_notice *out);
+
 /* store_pg_listen.c (owner thread) */
 /* Connects lconn and takes a free node slot; 0, or -1 with err. */
 int store_pg_node_open(struct store_pg *st, char *err, size_t errlen);

@@ -76,6 +76,45 @@ int store_pg_node_open(struct store_pg *st, char *err, size_t errlen)
 	return store_pg_node_take(st, -1, err, errlen);
 }
 
+static int store_pg_number(const char **p, uint64_t max, uint64_t *out)
+{
+	const char *s = *p;
+	uint64_t v = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (max - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	*out = v;
+	return 0;
+}
+
+int store_pg_notice_parse(const char *payload, struct store_pg_notice *out)
+{
+	memset(out, 0, sizeof *out);
+	const char *p = payload;
+	uint64_t node, id;
+	if (store_pg_number(&p, STORE_PG_NODE_SLOTS - 1, &node) < 0 || *p++ != ' ')
+		return -1;
+	if (p[0] == 'd' && p[1] == ' ') {
+		out->deleted = 1;
+		p += 2;
+	}
+	if (store_pg_number(&p, INT64_MAX, &id) < 0 || (id == 0 && !out->deleted))
+		return -1;
+	if (out->deleted ? *p != '\0' : *p != '\0' && *p != '\t')
+		return -1;
+	for (; *p; p++)
+		if (*p == '\t')
+			out->nrcpt++;
+	out->node = (int)node;
+	out->id = id;
+	return 0;
+}
+
 static void store_pg_listen_lost(struct store_pg *st);
 
 static void store_pg_heard(struct store_pg *st, uint64_t id)
@@ -96,14 +135,13 @@ static void store_pg_listen_read(evutil_socket_t fd, short what, void *arg)
 	int self = atomic_load(&st->node);
 	PGnotify *n;
 	while ((n = PQnotifies(st->lconn)) != NULL) {
-		char *end;
-		long node = strtol(n->extra, &end, 10);
-		int deleted = strncmp(end, " d ", 3) == 0;
-		unsigned long long id = *end == ' ' ? strtoull(end + (deleted ? 3 : 1), NULL, 10) : 0;
-		if (node != self && deleted && st->remote != NULL)
-			st->remote(st->remote_arg, (uint64_t)id, 1);
-		else if (node != self && !deleted && id != 0)
-			store_pg_heard(st, (uint64_t)id);
+		struct store_pg_notice nt;
+		if (store_pg_notice_parse(n->extra, &nt) < 0)
+			log_warn("store: a notification not from mailscope on " STORE_PG_CHANNEL ": ignored");
+		else if (nt.node != self && nt.deleted && st->remote != NULL)
+			st->remote(st->remote_arg, nt.id, 1);
+		else if (nt.node != self && !nt.deleted)
+			store_pg_heard(st, nt.id);
 		PQfreemem(n);
 	}
 	if (PQstatus(st->lconn) != CONNECTION_OK)
