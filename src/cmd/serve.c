@@ -128,6 +128,16 @@ static void serve_stored(void *arg, uint64_t id, int status, const char *err)
 	free(p);
 }
 
+/* Another node committed (or deleted) a message (the PostgreSQL store): this node's API hears of it too. */
+static void serve_remote_stored(void *arg, uint64_t id, int deleted)
+{
+	struct serve_ctx *ctx = arg;
+	if (deleted)
+		http_server_message_deleted(ctx->http, id);
+	else
+		http_server_message_stored(ctx->http, id);
+}
+
 static void serve_on_message(void *arg, struct smtp_message *m, struct smtp_delivery *d)
 {
 	struct serve_ctx *ctx = arg;
@@ -353,6 +363,7 @@ int cmd_serve(int argc, char **argv)
 	struct event *done_ev =
 	        event_new(ctx.base, store_completion_fd(ctx.store), EV_READ | EV_PERSIST, serve_completions, &ctx);
 	event_add(done_ev, NULL);
+	store_attach(ctx.store, ctx.base, &ctx.ids, serve_remote_stored, &ctx);
 	struct event *sigint = evsignal_new(ctx.base, SIGINT, serve_signal, &ctx);
 	struct event *sigterm = evsignal_new(ctx.base, SIGTERM, serve_signal, &ctx);
 	event_add(sigint, NULL);

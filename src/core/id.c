@@ -8,14 +8,25 @@ static const char id_alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 void id_gen_init(struct id_gen *g)
 {
 	g->last = 0;
+	g->node_bits = 0;
+	g->node = 0;
+}
+
+void id_gen_set_node(struct id_gen *g, unsigned bits, uint64_t node)
+{
+	g->node_bits = bits;
+	g->node = bits ? node & ((UINT64_C(1) << bits) - 1) : 0;
 }
 
 uint64_t id_next(struct id_gen *g, int64_t now_ms)
 {
-	uint64_t candidate = (uint64_t)(now_ms < 0 ? 0 : now_ms) << ID_SEQ_BITS;
-	/* Same millisecond or a clock that stepped back: continue the sequence. */
+	uint64_t candidate = (uint64_t)(now_ms < 0 ? 0 : now_ms) << ID_SEQ_BITS | g->node;
+	/*
+	 * Same millisecond or a clock that stepped back: continue the sequence
+	 * (above the node bits, so the node number stays in every id).
+	 */
 	if (candidate <= g->last)
-		candidate = g->last + 1;
+		candidate = ((g->last >> g->node_bits) + 1) << g->node_bits | g->node;
 	g->last = candidate;
 	return candidate;
 }

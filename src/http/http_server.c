@@ -536,6 +536,16 @@ void http_server_message_stored(struct http_server *h, uint64_t id)
 	store_message_info_free(&info);
 }
 
+void http_server_message_deleted(struct http_server *h, uint64_t id)
+{
+	if (h == NULL)
+		return;
+	if (id != 0)
+		api_cache_forget(h, id);
+	else
+		api_cache_clear(h);
+}
+
 void http_server_session_ended(struct http_server *h, uint64_t id, const char *client_ip, const char *listener,
                                const char *const *codes, size_t ncodes)
 {

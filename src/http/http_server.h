@@ -46,6 +46,8 @@ int http_server_listen(struct http_server *h, const struct hostport *hp, char *b
                        size_t errlen);
 /* A message is committed: wake waiters whose filter it matches, tell event subscribers. */
 void http_server_message_stored(struct http_server *h, uint64_t id);
+/* Another node deleted message id (0: a bulk delete): what this server cached of it goes. */
+void http_server_message_deleted(struct http_server *h, uint64_t id);
 /* A session ended (event subscribers only). codes: its diagnostic codes. */
 void http_server_session_ended(struct http_server *h, uint64_t id, const char *client_ip, const char *listener,
                                const char *const *codes, size_t ncodes);

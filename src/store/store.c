@@ -114,6 +114,12 @@ void store_delete_messages(struct store *st, const char *inbox, store_change_fn 
 	st->ops->delete_messages(st, inbox, done, arg);
 }
 
+void store_attach(struct store *st, struct event_base *base, struct id_gen *ids, store_remote_fn remote, void *arg)
+{
+	if (st->ops->attach != NULL)
+		st->ops->attach(st, base, ids, remote, arg);
+}
+
 void store_mark_read(struct store *st, uint64_t id, int read)
 {
 	st->ops->mark_read(st, id, read);

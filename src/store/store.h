@@ -197,6 +197,21 @@ void store_list_free(struct store_list *l);
 int store_get_info(struct store *st, uint64_t id, struct store_message_info *out, char *err, size_t errlen);
 void store_message_info_free(struct store_message_info *info);
 int store_get_raw(struct store *st, uint64_t id, uint8_t **data, size_t *len, char *err, size_t errlen);
+/*
+ * Several nodes on one store (PostgreSQL): store_attach() ties the store to
+ * the owner's event loop. From then on ids (the owner's generator, used for
+ * every message and session id) carry this node's number, and remote(arg,
+ * id, 0) runs on the loop for each message another node committed, within
+ * milliseconds of its COMMIT (never for this node's own: their done
+ * callbacks already say so), and remote(arg, id, 1) for each message
+ * another node deleted (id 0: a bulk delete, any message may be gone). A
+ * no-op on SQLite (one node per folder).
+ */
+struct event_base;
+struct id_gen;
+typedef void (*store_remote_fn)(void *arg, uint64_t id, int deleted);
+void store_attach(struct store *st, struct event_base *base, struct id_gen *ids, store_remote_fn remote, void *arg);
+
 /* The newest message's id; 1 when the store is empty. */
 int store_latest_id(struct store *st, uint64_t *id, char *err, size_t errlen);
 int64_t store_count(struct store *st);

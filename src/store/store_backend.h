@@ -43,6 +43,9 @@ struct store_backend {
 	void (*delete_message)(struct store *st, uint64_t id, store_change_fn done, void *arg);
 	void (*delete_messages)(struct store *st, const char *inbox, store_change_fn done, void *arg);
 	void (*mark_read)(struct store *st, uint64_t id, int read);
+	/* NULL when the backend has a single node (SQLite). */
+	void (*attach)(struct store *st, struct event_base *base, struct id_gen *ids, store_remote_fn remote,
+	               void *arg);
 };
 
 struct store {

@@ -293,6 +293,7 @@ static void store_pg_close(struct store *base)
 {
 	struct store_pg *st = (struct store_pg *)base;
 	store_pg_writer_stop(st);
+	store_pg_node_close(st);
 	if (st->wconn != NULL)
 		PQfinish(st->wconn);
 	if (st->rconn != NULL)
@@ -323,6 +324,7 @@ static const struct store_backend store_pg_backend = {
         .delete_message = store_pg_delete_message,
         .delete_messages = store_pg_delete_messages,
         .mark_read = store_pg_mark_read,
+        .attach = store_pg_attach,
 };
 
 struct store *store_pg_backend_open(const struct store_options *opt, char *err, size_t errlen)
@@ -346,7 +348,7 @@ struct store *store_pg_backend_open(const struct store_options *opt, char *err, 
 	pthread_cond_init(&st->wake, NULL);
 	if (store_pg_connect(st->url, st->writer_options, &st->wconn, err, errlen) < 0 ||
 	    store_pg_migrate(st->wconn, err, errlen) < 0 ||
-	    store_pg_connect(st->url, NULL, &st->rconn, err, errlen) < 0 ||
+	    store_pg_connect(st->url, NULL, &st->rconn, err, errlen) < 0 || store_pg_node_open(st, err, errlen) < 0 ||
 	    store_pg_writer_start(st, err, errlen) < 0) {
 		store_pg_close(&st->base);
 		return NULL;

@@ -247,7 +247,7 @@ static int store_pg_insert_rcpts(PGconn *conn, struct store_pg_job **jobs, size_
 	return ret;
 }
 
-static int store_pg_change(PGconn *conn, struct store_pg_job *job, char *err, size_t errlen)
+static int store_pg_change(PGconn *conn, int node, struct store_pg_job *job, char *err, size_t errlen)
 {
 	struct store_pg_params p;
 	if (job->kind == STORE_PG_JOB_MARK_READ) {
@@ -257,14 +257,74 @@ static int store_pg_change(PGconn *conn, struct store_pg_job *job, char *err, si
 		store_pg_params_init(&p, "DELETE FROM messages WHERE id = ");
 	}
 	store_pg_param_int(&p, (int64_t)job->target);
-	return store_pg_run(conn, &p, &job->affected, err, errlen);
+	int ret = store_pg_run(conn, &p, &job->affected, err, errlen);
+	if (ret == 0 && job->kind == STORE_PG_JOB_DELETE_ONE && job->affected > 0)
+		ret = store_pg_announce_delete(conn, node, job->target, err, errlen);
+	return ret;
 }
 
 /*
  * Messages, marks and single deletes of jobs[0..n) in one transaction; 0
  * once COMMIT succeeded, -2 when BEGIN failed (nothing was sent), -1 else.
  */
-int store_pg_write_tx(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen)
+/*
+ * "Message committed" for the other nodes: one notification per message,
+ * sent inside the transaction, so PostgreSQL delivers them only if and
+ * when it commits. Payload "NODE ID[\tINBOX...]" (ID decimal); the node
+ * number lets each listener skip its own node's messages. One statement
+ * for the batch: the payloads travel as one parameter, one per line
+ * (addresses hold no control characters; any would become '?').
+ */
+static int store_pg_announce(PGconn *conn, int node, struct store_pg_job **jobs, size_t n, char *err, size_t errlen)
+{
+	struct buf lines;
+	buf_init(&lines);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i]->kind != STORE_PG_JOB_MESSAGE)
+			continue;
+		const struct store_envelope *e = &jobs[i]->m->env;
+		if (lines.len > 0)
+			buf_append_str(&lines, "\n");
+		size_t start = lines.len;
+		buf_printf(&lines, "%d %llu", node, (unsigned long long)jobs[i]->m->id);
+		for (size_t r = 0; r < e->nrcpts; r++) {
+			size_t alen = strlen(e->rcpts[r].address);
+			if (lines.len - start + alen + 1 > STORE_PG_PAYLOAD_MAX) {
+				buf_append_str(&lines, "\t*");
+				break;
+			}
+			buf_append_str(&lines, "\t");
+			size_t at = lines.len;
+			buf_append(&lines, e->rcpts[r].address, alen);
+			for (size_t k = at; k < lines.len; k++)
+				if ((unsigned char)lines.data[k] < 0x20 || lines.data[k] == 0x7f)
+					lines.data[k] = '?';
+		}
+	}
+	int ret = 0;
+	if (lines.len > 0) {
+		struct store_pg_params p;
+		store_pg_params_init(&p, "SELECT pg_notify('" STORE_PG_CHANNEL "', l) FROM regexp_split_to_table(");
+		store_pg_param_text(&p, buf_cstr(&lines));
+		buf_append_str(&p.sql, ", E'\\n') l");
+		ret = store_pg_run(conn, &p, NULL, err, errlen);
+	}
+	buf_free(&lines);
+	return ret;
+}
+
+int store_pg_announce_delete(PGconn *conn, int node, uint64_t id, char *err, size_t errlen)
+{
+	struct store_pg_params p;
+	store_pg_params_init(&p, "SELECT pg_notify('" STORE_PG_CHANNEL "', ");
+	char *payload = xasprintf("%d d %llu", node, (unsigned long long)id);
+	store_pg_param_text(&p, payload);
+	free(payload);
+	buf_append_str(&p.sql, ")");
+	return store_pg_run(conn, &p, NULL, err, errlen);
+}
+
+int store_pg_write_tx(PGconn *conn, int node, struct store_pg_job **jobs, size_t n, char *err, size_t errlen)
 {
 	if (store_pg_exec(conn, "BEGIN", err, errlen) < 0)
 		return -2;
@@ -275,8 +335,10 @@ int store_pg_write_tx(PGconn *conn, struct store_pg_job **jobs, size_t n, char *
 		ret = store_pg_insert_rcpts(conn, jobs, n, err, errlen);
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (jobs[i]->kind == STORE_PG_JOB_MARK_READ || jobs[i]->kind == STORE_PG_JOB_DELETE_ONE)
-			ret = store_pg_change(conn, jobs[i], err, errlen);
+			ret = store_pg_change(conn, node, jobs[i], err, errlen);
 	}
+	if (ret == 0)
+		ret = store_pg_announce(conn, node, jobs, n, err, errlen);
 	if (ret == 0)
 		ret = store_pg_exec(conn, "COMMIT", err, errlen);
 	if (ret < 0 && PQstatus(conn) == CONNECTION_OK)

@@ -6,9 +6,10 @@
  *   store_pg_insert.c the SQL of a batch (multi-row INSERTs, changes, sessions)
  *   store_pg_search.c full-text search and what the writer indexes
  *   store_pg_read.c   the owner's reads (list, info, raw, counts, inboxes, sessions)
+ *   store_pg_listen.c the node: its number (an advisory-lock slot) and LISTEN for other nodes' commits
  *
- * Threads: wconn belongs to the writer thread once it runs; rconn to the
- * owner thread. Everything under `lock` is shared.
+ * Threads: wconn belongs to the writer thread once it runs; rconn and lconn
+ * to the owner thread. Everything under `lock` is shared.
  */
 #ifndef MAILSCOPE_STORE_PG_INTERNAL_H
 #define MAILSCOPE_STORE_PG_INTERNAL_H
@@ -33,7 +34,22 @@
 #define STORE_PG_BATCH_RCPTS 10000
 /* Serializes migrations between nodes opening the same database ("MSCP"). */
 #define STORE_PG_MIGRATE_LOCK 1297302352
-#define STORE_PG_UNSUPPORTED  "not supported by the postgres store yet"
+/* Node numbers are slots of this advisory lock (two-key form: key, slot), held by lconn's session ("MSCQ"). */
+#define STORE_PG_NODE_LOCK 1297302353
+/* Retention and bulk deletes of every node take this transaction lock, so only one prunes at a time ("MSCR"). */
+#define STORE_PG_PRUNE_LOCK 1297302354
+/*
+ * The channel of "message committed" notifications: payload "NODE ID[\tINBOX...]" per message; a delete
+ * sends "NODE d ID" (ID 0: a bulk delete).
+ */
+#define STORE_PG_CHANNEL "mailscope_commit"
+/* A payload stays below PostgreSQL's 8000-byte limit: the inbox list is cut (and ends in "\t*") past this. */
+#define STORE_PG_PAYLOAD_MAX 7000
+/* Ids of other nodes read after the listener reconnects (what it may have missed meanwhile). */
+#define STORE_PG_CATCHUP_MAX 10000
+#define STORE_PG_STR_(x)     #x
+#define STORE_PG_STR(x)      STORE_PG_STR_(x)
+#define STORE_PG_UNSUPPORTED "not supported by the postgres store yet"
 
 enum store_pg_job_kind {
 	STORE_PG_JOB_MESSAGE,
@@ -79,6 +95,17 @@ struct store_pg {
 
 	PGconn *wconn; /* writer thread */
 	PGconn *rconn; /* owner thread */
+	PGconn *lconn; /* owner thread: holds the node's slot, LISTENs (store_pg_listen.c) */
+
+	/* The node number (0..255): the writer puts it in each notification, the owner in each id. */
+	atomic_int node;
+	struct event_base *evbase; /* owner thread, from store_attach() */
+	struct event *lev;         /* lconn's socket */
+	struct event *lretry;      /* reconnect timer */
+	struct id_gen *ids;
+	store_remote_fn remote;
+	void *remote_arg;
+	uint64_t remote_last; /* newest id announced by another node (catch-up point after a reconnect) */
 
 	pthread_t writer;
 	int writer_started;
@@ -129,8 +156,10 @@ int store_pg_run(PGconn *conn, struct store_pg_params *p, int64_t *affected, cha
  * Messages, marks and single deletes of jobs[0..n) in one transaction; 0
  * once COMMIT succeeded, -2 when BEGIN failed (nothing was sent), -1 else.
  */
-int store_pg_write_tx(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
+int store_pg_write_tx(PGconn *conn, int node, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
 /* The sessions among jobs[0..n) in one transaction; 0 or -1 with err. */
+/* Tells the other nodes (inside the transaction) that id was deleted, 0 = a bulk delete; 0 or -1. */
+int store_pg_announce_delete(PGconn *conn, int node, uint64_t id, char *err, size_t errlen);
 int store_pg_insert_sessions(PGconn *conn, struct store_pg_job **jobs, size_t n, char *err, size_t errlen);
 
 /* store_pg_write.c */
@@ -143,6 +172,23 @@ void store_pg_run_completions(struct store *base);
 void store_pg_delete_message(struct store *base, uint64_t id, store_change_fn done, void *arg);
 void store_pg_delete_messages(struct store *base, const char *inbox, store_change_fn done, void *arg);
 void store_pg_mark_read(struct store *base, uint64_t id, int read);
+
+/* A notification's payload, read (store_pg_listen.c; pure). */
+struct store_pg_notice {
+	int node;     /* 0..255 */
+	uint64_t id;  /* the message; 0 only for a bulk delete */
+	int deleted;  /* "NODE d ID" */
+	size_t nrcpt; /* inboxes listed after the id (not read further yet) */
+};
+/* "NODE ID[\tINBOX...]" or "NODE d ID": 0, or -1 when it is not one (ignored by the caller). */
+int store_pg_notice_parse(const char *payload, struct store_pg_notice *out);
+
+/* store_pg_listen.c (owner thread) */
+/* Connects lconn and takes a free node slot; 0, or -1 with err. */
+int store_pg_node_open(struct store_pg *st, char *err, size_t errlen);
+void store_pg_attach(struct store *base, struct event_base *evbase, struct id_gen *ids, store_remote_fn remote,
+                     void *arg);
+void store_pg_node_close(struct store_pg *st);
 
 /* store_pg_search.c */
 /* s lower-cased, every run of non-letters and non-digits one space, at most about max bytes. Caller frees. */

@@ -120,7 +120,7 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 	}
 	int ret = store_pg_writer_connect(st, last_fail, err, sizeof err);
 	if (ret == 0 && nmsg + (n - nmsg - nsessions) > 0) {
-		ret = store_pg_write_tx(st->wconn, jobs, n, err, sizeof err);
+		ret = store_pg_write_tx(st->wconn, atomic_load(&st->node), jobs, n, err, sizeof err);
 		/*
 		 * A connection the server cut while we were idle reads as OK until
 		 * it is used: if BEGIN found it dead, nothing was written, so
@@ -128,14 +128,15 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 		 */
 		if (ret == -2 && PQstatus(st->wconn) != CONNECTION_OK &&
 		    store_pg_writer_connect(st, last_fail, err, sizeof err) == 0)
-			ret = store_pg_write_tx(st->wconn, jobs, n, err, sizeof err);
+			ret = store_pg_write_tx(st->wconn, atomic_load(&st->node), jobs, n, err, sizeof err);
 		if (ret < 0 && n > 1 && PQstatus(st->wconn) == CONNECTION_OK) {
 			/* PostgreSQL refused something: again one job per transaction, so only that one fails. */
 			for (size_t i = 0; i < n; i++) {
 				if (jobs[i]->kind == STORE_PG_JOB_SESSION)
 					continue;
 				char one_err[512];
-				if (store_pg_write_tx(st->wconn, &jobs[i], 1, one_err, sizeof one_err) < 0)
+				if (store_pg_write_tx(st->wconn, atomic_load(&st->node), &jobs[i], 1, one_err,
+				                      sizeof one_err) < 0)
 					store_pg_fail(jobs[i], one_err);
 				else
 					jobs[i]->status = 0;
@@ -165,11 +166,24 @@ static void store_pg_write_batch(struct store_pg *st, struct store_pg_job **jobs
 		log_warn("store: %zu SMTP session record(s) not kept: %s", nsessions, err);
 }
 
-/* A bulk delete, alone in its transaction (one statement: children go by ON DELETE CASCADE). */
+/*
+ * A bulk delete, alone in its transaction (one statement: children go by ON
+ * DELETE CASCADE), after the prune lock: bulk deletes and retention of all
+ * nodes run one at a time, and the DELETE's snapshot is taken once the lock
+ * is held, so it only counts what no other node deleted first.
+ */
 static void store_pg_delete_many(struct store_pg *st, struct store_pg_job *job, int64_t *last_fail)
 {
 	char err[512];
 	if (store_pg_writer_connect(st, last_fail, err, sizeof err) < 0) {
+		store_pg_fail(job, err);
+		return;
+	}
+	if (store_pg_exec(st->wconn, "BEGIN", err, sizeof err) < 0 ||
+	    store_pg_exec(st->wconn, "SELECT pg_advisory_xact_lock(" STORE_PG_STR(STORE_PG_PRUNE_LOCK) ")", err,
+	                  sizeof err) < 0) {
+		if (PQstatus(st->wconn) == CONNECTION_OK)
+			store_pg_exec(st->wconn, "ROLLBACK", (char[8]){0}, 8);
 		store_pg_fail(job, err);
 		return;
 	}
@@ -182,13 +196,24 @@ static void store_pg_delete_many(struct store_pg *st, struct store_pg_job *job, 
 	} else {
 		store_pg_params_init(&p, "DELETE FROM messages WHERE true");
 	}
-	if (store_pg_run(st->wconn, &p, &job->affected, err, sizeof err) < 0)
+	if (store_pg_run(st->wconn, &p, &job->affected, err, sizeof err) < 0 ||
+	    (job->affected > 0 &&
+	     store_pg_announce_delete(st->wconn, atomic_load(&st->node), 0, err, sizeof err) < 0) ||
+	    store_pg_exec(st->wconn, "COMMIT", err, sizeof err) < 0) {
+		if (PQstatus(st->wconn) == CONNECTION_OK)
+			store_pg_exec(st->wconn, "ROLLBACK", (char[8]){0}, 8);
 		store_pg_fail(job, err);
-	else
+	} else {
 		job->status = 0;
+	}
 }
 
-/* Retention: the oldest messages and sessions beyond the limits go, once per tick. */
+/*
+ * Retention: the oldest messages and sessions beyond the limits go, once per
+ * tick, in one transaction under the prune lock. Only one node prunes at a
+ * time: a node that finds the lock taken skips its turn (the holder is
+ * doing the same work), so nodes never race over the same rows.
+ */
 static void store_pg_retention(struct store_pg *st, int64_t *last_fail)
 {
 	if (st->max_messages == 0 && st->max_age_ms == 0)
@@ -196,6 +221,15 @@ static void store_pg_retention(struct store_pg *st, int64_t *last_fail)
 	char err[512];
 	if (store_pg_writer_connect(st, last_fail, err, sizeof err) < 0)
 		return;
+	if (store_pg_exec(st->wconn, "BEGIN", err, sizeof err) < 0)
+		return;
+	PGresult *res = PQexec(st->wconn, "SELECT pg_try_advisory_xact_lock(" STORE_PG_STR(STORE_PG_PRUNE_LOCK) ")");
+	int mine = PQresultStatus(res) == PGRES_TUPLES_OK && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!mine) {
+		store_pg_exec(st->wconn, "ROLLBACK", err, sizeof err);
+		return;
+	}
 	static const char *const tables[] = {"messages", "sessions"};
 	for (size_t t = 0; t < 2; t++) {
 		struct store_pg_params p;
@@ -218,6 +252,8 @@ static void store_pg_retention(struct store_pg *st, int64_t *last_fail)
 				log_warn("store: retention: %s", err);
 		}
 	}
+	if (store_pg_exec(st->wconn, "COMMIT", err, sizeof err) < 0 && PQstatus(st->wconn) == CONNECTION_OK)
+		store_pg_exec(st->wconn, "ROLLBACK", err, sizeof err);
 }
 
 /* ---- the thread ---- */

@@ -28,6 +28,40 @@ static void test_id_monotonic(void **state)
 	assert_int_equal(id_time_ms(d), 1700000000001);
 }
 
+static int test_u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Three nodes in the same milliseconds, one starting from another's newest id: never the same id. */
+static void test_id_nodes_never_collide(void **state)
+{
+	struct id_gen g[3];
+	for (unsigned n = 0; n < 3; n++) {
+		id_gen_init(&g[n]);
+		id_gen_set_node(&g[n], ID_NODE_BITS, n + 1);
+	}
+	enum { PER = 3000 };
+	static uint64_t all[3 * PER];
+	size_t k = 0;
+	for (int i = 0; i < PER; i++) {
+		int64_t now = 1700000000000 + i / 1000; /* a thousand ids per node per millisecond */
+		for (unsigned n = 0; n < 3; n++) {
+			uint64_t id = id_next(&g[n], now);
+			assert_true((id & 0xff) == n + 1);
+			assert_true(k < 3 || id > all[k - 3]); /* each node strictly increasing */
+			all[k++] = id;
+		}
+	}
+	g[0].last = all[k - 1]; /* a restart continues from the newest stored id (another node's) */
+	uint64_t next = id_next(&g[0], 1600000000000);
+	assert_true(next > all[k - 1] && (next & 0xff) == 1);
+	qsort(all, k, sizeof all[0], test_u64_cmp);
+	for (size_t i = 1; i < k; i++)
+		assert_true(all[i - 1] != all[i]);
+}
+
 static void test_id_format_sorts(void **state)
 {
 	struct id_gen g;
@@ -280,6 +314,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_id_monotonic),
+	        cmocka_unit_test(test_id_nodes_never_collide),
 	        cmocka_unit_test(test_id_format_sorts),
 	        cmocka_unit_test(test_id_parse),
 	        cmocka_unit_test(test_durations),
