@@ -47,11 +47,22 @@ static void api_events_unlink(struct http_sse_client *c)
 	h->nsse--;
 }
 
+/*
+ * evhttp is freeing the connection. When a write failed (the client reset
+ * it), evhttp has first detached the streaming request from the connection
+ * so as not to free it under its sender (libevent 2.1's
+ * evhttp_connection_incoming_fail()): that request is then ours to free, or
+ * it leaks. A request still attached is freed by evhttp after this returns.
+ */
 static void api_events_closed(struct evhttp_connection *conn, void *arg)
 {
+	(void)conn;
 	struct http_sse_client *c = arg;
+	struct evhttp_request *req = c->req;
 	api_events_unlink(c);
 	free(c);
+	if (evhttp_request_get_connection(req) == NULL)
+		evhttp_request_free(req);
 }
 
 static void api_events_hangup(evutil_socket_t fd, short what, void *arg)
