@@ -13,10 +13,10 @@ import os
 import re
 import smtplib
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import acklog  # noqa: E402
 import mstest  # noqa: E402
 import pgtest  # noqa: E402
 
@@ -97,56 +97,16 @@ def test_outage(cluster):
                 "only acknowledged messages stored", str(sorted(subjects)))
 
 
-def client(port, tag, acked, stop):
-    n = 0
-    while not stop.is_set():
-        try:
-            c = smtplib.SMTP("127.0.0.1", port, timeout=10)
-            c.ehlo("durability.test")
-            while not stop.is_set():
-                n += 1
-                data = ("Subject: %s-%d\r\nX-Pad: %s\r\n\r\n%s\r\n" % (tag, n, "p" * (n % 300),
-                                                                       "line\r\n" * (n % 50))).encode()
-                code, _ = c.mail("sender@example.com")
-                code2, _ = c.rcpt("durable%d@example.com" % (n % 3))
-                if code != 250 or code2 != 250:
-                    break
-                code, resp = c.data(data)
-                if code == 250:
-                    acked.append((QUEUED_RE.search(resp.decode()).group(1), data))
-        except (OSError, smtplib.SMTPException):
-            time.sleep(0.01)
-
-
 def test_kill(cluster):
     cluster.psql("DELETE FROM messages")
     all_acked = []
     for round_no in range(3):
-        acked = []
-        stop = threading.Event()
         with mstest.Server(args=["--store", cluster.url]) as srv:
-            port = srv.addr()[1]
-            threads = [threading.Thread(target=client, args=(port, "r%dc%d" % (round_no, i), acked, stop))
-                       for i in range(CLIENTS)]
-            for t in threads:
-                t.start()
-            deadline = time.time() + 30
-            while len(acked) < 150 + 50 * round_no and time.time() < deadline:
-                time.sleep(0.005)
-            rc = srv.kill()
-            stop.set()
-            for t in threads:
-                t.join(15)
+            acked, rc = acklog.load_then_kill(srv, "r%d" % round_no, CLIENTS, 150 + 50 * round_no)
             R.check(rc == -9, "round %d: SIGKILL after %d acknowledged messages" % (round_no, len(acked)))
         all_acked += acked
     with mstest.Server(args=["--store", cluster.url]) as srv:
-        missing = corrupt = 0
-        for msg_id, data in all_acked:
-            status, _, body = srv.api("/api/v1/messages/%s/raw" % msg_id)
-            if status != 200:
-                missing += 1
-            elif body != data:
-                corrupt += 1
+        missing, corrupt = acklog.verify(srv, all_acked)
         R.check(len(all_acked) >= 450, "at least 450 messages acknowledged over three rounds (%d)" % len(all_acked))
         R.check(missing == 0, "every acknowledged message present after SIGKILL and restart", "%d missing" % missing)
         R.check(corrupt == 0, "every acknowledged message byte-identical", "%d differ" % corrupt)
